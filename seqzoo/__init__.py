@@ -1,0 +1,15 @@
+"""seqzoo: reference RNN and sequence-to-sequence models for Keras 3.
+
+Importing seqzoo needs Keras and one of its backends; TensorFlow is the
+default backend but not required (set `KERAS_BACKEND=jax` or `torch`).
+"""
+
+__version__ = "0.1.0"
+
+from seqzoo import data, layers, losses, metrics, text  # noqa: E402,F401
+from seqzoo.errors import (  # noqa: E402,F401
+    DataError,
+    SeqzooError,
+    TokenizerError,
+    VocabularyError,
+)
