@@ -90,6 +90,12 @@ class TokenEmbedding(keras.layers.Layer):
             vectors = vectors * ops.cast(self._factor, vectors.dtype)
         return vectors
 
+    def lookup(self, ids):
+        """The vectors of `ids` without a mask, e.g. for one decoding step."""
+        if not self.built:
+            self.build()
+        return self.call(ids)
+
     def compute_mask(self, inputs, mask=None):
         if not self.mask_padding:
             return None

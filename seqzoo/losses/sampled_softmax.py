@@ -177,7 +177,8 @@ class SampledSoftmax(keras.layers.Layer):
     Args:
         num_classes: int, the vocabulary size `V`.
         num_sampled: int in `[1, num_classes)`, the number of candidates
-            sampled per batch. Defaults to 512.
+            sampled per batch, or `None` to train with the full softmax
+            (the layer is then a plain output projection). Defaults to 512.
         sampler: `"log_uniform"` (default; for ids sorted by decreasing
             frequency) or `"uniform"`.
         remove_accidental_hits: see `sampled_softmax_loss`. Defaults to
@@ -188,6 +189,10 @@ class SampledSoftmax(keras.layers.Layer):
         bias_initializer: initializer of the `[V]` bias. Defaults to
             `"zeros"`.
         seed: optional int seeding the layer's own `SeedGenerator`.
+        tied_embedding: optional `seqzoo.layers.TokenEmbedding` whose
+            `[V, H]` matrix serves as the kernel (tied input and output
+            embeddings); the layer then owns only its bias. The tie is not
+            part of `get_config`: the model that ties the two rebuilds it.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -215,12 +220,20 @@ class SampledSoftmax(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         seed=None,
+        tied_embedding=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         num_classes = _check_positive_int("num_classes", num_classes)
-        num_sampled = _check_positive_int("num_sampled", num_sampled)
-        if num_sampled >= num_classes:
+        if tied_embedding is not None and tied_embedding.vocab_size != num_classes:
+            raise ValueError(
+                "A tied embedding must have one row per class. Received: "
+                f"num_classes={num_classes}, tied_embedding.vocab_size={tied_embedding.vocab_size}"
+            )
+        self.tied_embedding = tied_embedding
+        if num_sampled is not None:
+            num_sampled = _check_positive_int("num_sampled", num_sampled)
+        if num_sampled is not None and num_sampled >= num_classes:
             raise ValueError(
                 "`num_sampled` must be smaller than `num_classes`. Received: "
                 f"num_sampled={num_sampled}, num_classes={num_classes}"
@@ -248,11 +261,17 @@ class SampledSoftmax(keras.layers.Layer):
                 "The last axis of the inputs of `SampledSoftmax` must be "
                 f"known. Received: input_shape={tuple(input_shape)}"
             )
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(self.num_classes, dim),
-            initializer=self.kernel_initializer,
-        )
+        if self.tied_embedding is None:
+            self._kernel = self.add_weight(
+                name="kernel",
+                shape=(self.num_classes, dim),
+                initializer=self.kernel_initializer,
+            )
+        elif dim != self.tied_embedding.embedding_dim:
+            raise ValueError(
+                "The inputs of a tied `SampledSoftmax` must have the embedding size "
+                f"{self.tied_embedding.embedding_dim}. Received: input_shape={tuple(input_shape)}"
+            )
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
@@ -261,6 +280,13 @@ class SampledSoftmax(keras.layers.Layer):
             )
         else:
             self.bias = None
+
+    @property
+    def kernel(self):
+        """The `[num_classes, H]` output matrix (the embedding matrix when tied)."""
+        if self.tied_embedding is not None:
+            return self.tied_embedding.embeddings
+        return self._kernel
 
     def call(self, inputs):
         logits = ops.matmul(inputs, ops.transpose(self.kernel))
@@ -308,7 +334,7 @@ class SampledSoftmax(keras.layers.Layer):
             bias = _float32(self.bias)
         else:
             bias = ops.zeros((self.num_classes,), dtype="float32")
-        if training:
+        if training and self.num_sampled is not None:
             losses = sampled_softmax_loss(
                 kernel,
                 bias,

@@ -1,0 +1,68 @@
+"""Running a decoding function compiled, on every Keras backend.
+
+Decoding loops are written once with `keras.ops.while_loop`; this module
+compiles the whole function the way each backend wants it:
+
+- TensorFlow: `tf.function` (one graph per set of static arguments).
+- JAX: `jax.jit` of a pure function that receives the current values of the
+  model's variables as arguments (through `keras.StatelessScope`), so the
+  compiled function never bakes in stale weights after more training.
+- PyTorch: eager execution under `torch.no_grad()` (the loop runs in Python).
+
+This is the only place in `seqzoo.decoding` that names a backend.
+"""
+
+import keras
+
+
+class CompiledFunction:
+    """Compiles `fn(*tensors, **static)` once per distinct set of static arguments.
+
+    Args:
+        fn: a function of tensors (positional) and Python values (keyword,
+            e.g. `max_length`, `beam_size`) that returns a nest of tensors.
+        variables: a callable returning the Keras variables `fn` reads (for
+            example `lambda: model.variables`).
+    """
+
+    def __init__(self, fn, variables):
+        self.fn = fn
+        self.variables = variables
+        self._cache = {}
+
+    def __call__(self, *tensors, **static):
+        key = tuple(sorted(static.items()))
+        compiled = self._cache.get(key)
+        if compiled is None:
+            compiled = self._cache[key] = self._compile(static)
+        return compiled(*tensors)
+
+    def _compile(self, static):
+        backend = keras.backend.backend()
+
+        def bound(*tensors):
+            return self.fn(*tensors, **static)
+
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(bound, autograph=False, reduce_retracing=True)
+        if backend == "jax":
+            import jax
+
+            def pure(values, *tensors):
+                mapping = list(zip(self.variables(), values))
+                with keras.StatelessScope(state_mapping=mapping):
+                    return bound(*tensors)
+
+            jitted = jax.jit(pure)
+            return lambda *tensors: jitted([v.value for v in self.variables()], *tensors)
+        if backend == "torch":
+            import torch
+
+            def eager(*tensors):
+                with torch.no_grad():
+                    return bound(*tensors)
+
+            return eager
+        return bound

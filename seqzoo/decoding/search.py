@@ -1,0 +1,132 @@
+"""Greedy search and sampling as pure functions of a step function.
+
+A step function maps the previous tokens and a state to next-token logits
+and a new state: `step_fn(token_ids [B], state) -> (logits [B, V], state)`,
+where `state` is any nest of tensors (RNN states, encoder memory, masks,
+attention history). The loops here use `keras.ops.while_loop` with fixed
+shapes, so they compile on every backend (see `CompiledFunction`).
+"""
+
+import keras
+from keras import ops
+
+from seqzoo.text.specials import EOS_ID, PAD_ID
+
+
+def _check_decode_args(max_length, temperature=1.0, top_k=None):
+    if not isinstance(max_length, int) or max_length < 1:
+        raise ValueError(f"Expected a positive integer. Received: max_length={max_length!r}")
+    if not temperature > 0:
+        raise ValueError(f"Expected temperature > 0. Received: temperature={temperature!r}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"Expected top_k to be None or a positive integer. Received: top_k={top_k!r}")
+
+
+def decode_loop(step_fn, start_ids, state, max_length, choose, eos_id=EOS_ID):
+    """Runs `step_fn` until every sequence has emitted `eos_id` or `max_length` steps.
+
+    Args:
+        step_fn: `(token_ids [B], state) -> (logits [B, V], state)`.
+        start_ids: `[B]` int tensor, the first input tokens (usually BOS).
+        state: initial state nest.
+        max_length: the most tokens generated per sequence (EOS included).
+        choose: `(step, logits [B, V]) -> next_ids [B]`.
+        eos_id: the id that ends a sequence.
+
+    Returns:
+        `(ids, scores, state)`: `ids` is `[B, max_length]` int32 holding the
+        generated tokens, EOS included, then `PAD_ID`; `scores` is `[B]`, the
+        sum of the model's log-probabilities of the generated tokens; `state`
+        is the state after the last step.
+    """
+    start_ids = ops.cast(start_ids, "int32")
+    batch = ops.shape(start_ids)[0]
+    positions = ops.arange(max_length, dtype="int32")
+
+    def cond(t, prev, state, ids, scores, finished):
+        return ops.logical_and(t < max_length, ops.logical_not(ops.all(finished)))
+
+    def body(t, prev, state, ids, scores, finished):
+        logits, new_state = step_fn(prev, state)
+        logits = ops.cast(logits, "float32")
+        chosen = ops.cast(choose(t, logits), "int32")
+        chosen = ops.where(finished, PAD_ID, chosen)
+        log_probs = ops.log_softmax(logits, axis=-1)
+        chosen_lp = ops.take_along_axis(log_probs, chosen[:, None], axis=1)[:, 0]
+        scores = scores + ops.where(finished, 0.0, chosen_lp)
+        ids = ops.where(positions[None, :] == t, chosen[:, None], ids)
+        # A finished sequence keeps its state: later steps must not change it.
+        new_state = keras.tree.map_structure(
+            lambda new, old: _keep_where(finished, old, new), new_state, state
+        )
+        finished = ops.logical_or(finished, ops.equal(chosen, eos_id))
+        return t + 1, chosen, new_state, ids, scores, finished
+
+    loop_vars = (
+        ops.convert_to_tensor(0, "int32"),
+        start_ids,
+        state,
+        ops.zeros((batch, max_length), "int32"),
+        ops.zeros((batch,), "float32"),
+        ops.zeros((batch,), "bool"),
+    )
+    _, _, state, ids, scores, _ = ops.while_loop(cond, body, loop_vars)
+    return ids, scores, state
+
+
+def _keep_where(finished, old, new):
+    if len(new.shape) == 0 or new.shape[0] != finished.shape[0]:
+        return new
+    keep = ops.reshape(finished, (-1,) + (1,) * (len(new.shape) - 1))
+    return ops.where(keep, old, new)
+
+
+def greedy_search(step_fn, start_ids, state, max_length, eos_id=EOS_ID):
+    """Picks the most likely token at every step.
+
+    Args and returns as `decode_loop`.
+    """
+    _check_decode_args(max_length)
+    return decode_loop(
+        step_fn, start_ids, state, max_length, lambda t, logits: ops.argmax(logits, -1), eos_id
+    )
+
+
+def filter_logits(logits, temperature=1.0, top_k=None):
+    """Scales logits by `1 / temperature` and keeps only the `top_k` best."""
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = ops.top_k(logits, top_k)[0][:, -1:]
+        logits = ops.where(logits < kth, -1e9, logits)
+    return logits
+
+
+def sample(step_fn, start_ids, state, max_length, uniforms, temperature=1.0, top_k=None,
+           eos_id=EOS_ID):
+    """Draws each token from the softmax of the step's logits.
+
+    The randomness comes in as `uniforms` `[max_length, B]` (draw them with
+    `keras.random.uniform` and a seed): token `t` of sequence `b` is found by
+    inverse-CDF sampling with `uniforms[t, b]`. Keeping the random draws out
+    of the loop makes the loop a pure, compilable function on every backend
+    and a fixed seed reproducible.
+
+    Args:
+        step_fn, start_ids, state, max_length, eos_id: as in `decode_loop`.
+        uniforms: `[max_length, B]` floats in `[0, 1)`.
+        temperature: divides the logits; below 1 sharpens, above 1 flattens.
+        top_k: sample among the `top_k` most likely tokens only.
+
+    Returns:
+        As `decode_loop`.
+    """
+    _check_decode_args(max_length, temperature, top_k)
+
+    def choose(t, logits):
+        probs = ops.softmax(filter_logits(logits, temperature, top_k), axis=-1)
+        cdf = ops.cumsum(probs, axis=-1)
+        u = ops.take(uniforms, t, axis=0)[:, None]
+        index = ops.sum(ops.cast(cdf < u, "int32"), axis=-1)
+        return ops.minimum(index, logits.shape[-1] - 1)
+
+    return decode_loop(step_fn, start_ids, state, max_length, choose, eos_id)

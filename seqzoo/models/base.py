@@ -1,0 +1,130 @@
+"""The base of the zoo's models: hyperparameters in, a Keras model out."""
+
+import keras
+
+from seqzoo.text.tokenizers import Tokenizer, tokenizer_from_config
+
+DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_CLIPNORM = 5.0
+
+
+def default_optimizer(learning_rate=DEFAULT_LEARNING_RATE, clipnorm=DEFAULT_CLIPNORM):
+    """Adam with gradient clipping by global norm, the zoo's default."""
+    return keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=clipnorm)
+
+
+def serialize_tokenizer(tokenizer):
+    """`{"class": ..., "config": ...}` of a tokenizer, or `None`."""
+    if tokenizer is None:
+        return None
+    return {"class": type(tokenizer).__name__, "config": tokenizer.get_config()}
+
+
+def deserialize_tokenizer(value, name="tokenizer"):
+    """A tokenizer from a tokenizer object, its serialized dict, or `None`."""
+    if value is None or isinstance(value, Tokenizer):
+        return value
+    if isinstance(value, dict):
+        return tokenizer_from_config(value)
+    raise TypeError(
+        f"Expected a seqzoo tokenizer, its config dict or None. Received: {name}={value!r:.100}"
+    )
+
+
+def check_positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Expected a positive integer. Received: {name}={value!r}")
+
+
+def check_rate(name, value):
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"Expected 0 <= {name} < 1. Received: {name}={value!r}")
+
+
+class ZooModel(keras.Model):
+    """A functional Keras model rebuilt from its hyperparameters.
+
+    Subclasses build their graph in `__init__` from plain hyperparameters,
+    call `super().__init__(inputs=..., outputs=...)`, store the
+    hyperparameters in `self._hyperparameters` and define `default_loss`
+    and `default_metrics`. Saving to `.keras` stores the hyperparameters
+    (and the tokenizer, if any) in the archive's config; loading rebuilds the
+    model from them and restores the weights, in Keras safe mode.
+    """
+
+    def __init__(self, *args, tokenizer=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tokenizer = deserialize_tokenizer(tokenizer)
+
+    def default_loss(self):
+        raise NotImplementedError
+
+    def default_metrics(self):
+        return []
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """Configures training; `"auto"` picks the zoo's defaults.
+
+        Defaults: Adam (learning rate 1e-3) with gradient clipping by global
+        norm 5.0, the model's own loss (`default_loss()`) and metrics
+        (`default_metrics()`). Any other Keras `compile` argument passes
+        through.
+        """
+        if optimizer == "auto":
+            optimizer = default_optimizer()
+        if loss == "auto":
+            loss = self.default_loss()
+        if metrics == "auto":
+            metrics = self.default_metrics()
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # What keras.Model does, which it skips for models that override compile().
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            **self._hyperparameters,
+            "tokenizer": serialize_tokenizer(self.tokenizer),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+
+
+def sequence_inputs(vocab_size=None, embedding_dim=None, input_dim=None, mask_value=None,
+                    batch_size=None, name="embedding"):
+    """The input block shared by the RNN models: token ids or feature vectors.
+
+    Exactly one of `vocab_size` (token ids through a `TokenEmbedding` that
+    masks padding) and `input_dim` (real-valued feature vectors, masked where
+    every feature equals `mask_value` when it is given) must be set.
+
+    Returns:
+        `(inputs, x)`: the `keras.Input` and the `[B, T, D]` tensor after it.
+    """
+    from seqzoo.layers import TokenEmbedding
+
+    if (vocab_size is None) == (input_dim is None):
+        raise ValueError(
+            "Expected exactly one of vocab_size (token inputs) and input_dim (feature "
+            f"inputs). Received: vocab_size={vocab_size!r}, input_dim={input_dim!r}"
+        )
+    if vocab_size is not None:
+        check_positive_int("vocab_size", vocab_size)
+        check_positive_int("embedding_dim", embedding_dim)
+        inputs = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="token_ids")
+        return inputs, TokenEmbedding(vocab_size, embedding_dim, name=name)(inputs)
+    check_positive_int("input_dim", input_dim)
+    inputs = keras.Input(batch_shape=(batch_size, None, input_dim), name="features")
+    x = inputs
+    if mask_value is not None:
+        x = keras.layers.Masking(mask_value=mask_value, name="masking")(x)
+    return inputs, x
