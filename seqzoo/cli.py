@@ -31,6 +31,18 @@ def _info(args):
     return 0
 
 
+def _list(args):
+    """Prints the presets with a description and their main hyperparameters."""
+    from seqzoo.models.registry import list_models, summarize
+
+    models = list_models()
+    width = max(len(m["name"]) for m in models)
+    for m in models:
+        print(f"{m['name']:<{width}}  {m['description']}")
+        print(f"{'':<{width}}  {m['class']}: {summarize(m['config'])}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="seqzoo",
@@ -41,6 +53,8 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     info = commands.add_parser("info", help="show versions and the Keras backend")
     info.set_defaults(func=_info)
+    listing = commands.add_parser("list", help="list the model presets of the zoo")
+    listing.set_defaults(func=_list)
     return parser
 
 

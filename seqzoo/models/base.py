@@ -58,6 +58,31 @@ class ZooModel(keras.Model):
         super().__init__(*args, **kwargs)
         self.tokenizer = deserialize_tokenizer(tokenizer)
 
+    def encode_texts(self, texts):
+        """Token ids `[B, T]` (right padded) of raw texts, with the model's tokenizer.
+
+        Raises:
+            ValueError: the model has no tokenizer, or a text is empty.
+        """
+        from seqzoo.data.padding import pad_sequences
+
+        if self.tokenizer is None:
+            raise ValueError(
+                f"Model {self.name!r} has no tokenizer: pass token ids, or build the "
+                "model with tokenizer=... so that it can read text."
+            )
+        if isinstance(texts, str):
+            raise TypeError("Expected a list of texts. Received: a single string")
+        ids = self.tokenizer.encode_batch(list(texts))
+        for index, row in enumerate(ids):
+            if not row:
+                raise ValueError(f"Expected non-empty texts. Received: texts[{index}]={texts[index]!r}")
+        return pad_sequences(ids)
+
+    def predict_texts(self, texts, **kwargs):
+        """`predict` on raw texts (see `encode_texts`); returns the model's outputs."""
+        return self.predict(self.encode_texts(texts), verbose=0, **kwargs)
+
     def default_loss(self):
         raise NotImplementedError
 
@@ -79,12 +104,14 @@ class ZooModel(keras.Model):
         if metrics == "auto":
             metrics = self.default_metrics()
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        # Build the optimizer now so that a model saved before training
+        # holds the same optimizer variables that loading creates.
+        if self.built and not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
 
     def compile_from_config(self, config):
         # What keras.Model does, which it skips for models that override compile().
         self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         return {

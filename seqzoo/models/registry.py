@@ -1,0 +1,182 @@
+"""The zoo's presets: plain config dicts, by name.
+
+`create(name, **overrides)` builds a preset; `list_models()` describes them.
+A preset is data (the model class's name, a one-line description and the
+constructor arguments), never a subclass.
+"""
+
+import inspect
+import os
+
+import keras
+
+from seqzoo.models.classifier import SequenceClassifier
+from seqzoo.models.language_model import RNNLanguageModel
+from seqzoo.models.regressor import SequenceRegressor
+from seqzoo.models.tagger import SequenceTagger
+
+MODEL_CLASSES = {
+    cls.__name__: cls
+    for cls in (SequenceClassifier, SequenceTagger, SequenceRegressor, RNNLanguageModel)
+}
+
+PRESETS = {
+    "lstm_classifier": {
+        "class": "SequenceClassifier",
+        "description": "LSTM over tokens, final state -> label (e.g. sentiment)",
+        "config": {"num_classes": 2, "vocab_size": 20000, "embedding_dim": 128, "units": 128,
+                   "num_layers": 1, "cell": "lstm"},
+    },
+    "gru_classifier": {
+        "class": "SequenceClassifier",
+        "description": "GRU over tokens, final state -> label",
+        "config": {"num_classes": 2, "vocab_size": 20000, "embedding_dim": 128, "units": 128,
+                   "num_layers": 1, "cell": "gru"},
+    },
+    "bilstm_classifier": {
+        "class": "SequenceClassifier",
+        "description": "2-layer bidirectional LSTM, masked mean pooling -> label",
+        "config": {"num_classes": 2, "vocab_size": 20000, "embedding_dim": 128, "units": 128,
+                   "num_layers": 2, "cell": "lstm", "bidirectional": True, "pooling": "mean",
+                   "dropout": 0.2},
+    },
+    "row_lstm_classifier": {
+        "class": "SequenceClassifier",
+        "description": "LSTM over feature vectors (e.g. MNIST image rows) -> label",
+        "config": {"num_classes": 10, "input_dim": 28, "units": 128, "num_layers": 1,
+                   "cell": "lstm"},
+    },
+    "stacked_lstm_tagger": {
+        "class": "SequenceTagger",
+        "description": "2-layer LSTM, one label per step (e.g. echo, POS tags)",
+        "config": {"num_tags": 16, "vocab_size": 1000, "embedding_dim": 64, "units": 128,
+                   "num_layers": 2, "cell": "lstm"},
+    },
+    "bilstm_tagger": {
+        "class": "SequenceTagger",
+        "description": "2-layer bidirectional LSTM tagger (labels may depend on later steps)",
+        "config": {"num_tags": 16, "vocab_size": 1000, "embedding_dim": 64, "units": 128,
+                   "num_layers": 2, "cell": "lstm", "bidirectional": True},
+    },
+    "lstm_regressor": {
+        "class": "SequenceRegressor",
+        "description": "LSTM sequence-to-sequence regression (e.g. sin -> cos)",
+        "config": {"input_dim": 1, "output_dim": 1, "units": 64, "num_layers": 1,
+                   "cell": "lstm"},
+    },
+    "lstm_lm": {
+        "class": "RNNLanguageModel",
+        "description": "2-layer LSTM language model, tied embeddings",
+        "config": {"vocab_size": 10000, "embedding_dim": 256, "units": 256, "num_layers": 2,
+                   "cell": "lstm", "dropout": 0.2, "tie_embeddings": True},
+    },
+    "gru_lm": {
+        "class": "RNNLanguageModel",
+        "description": "2-layer GRU language model, tied embeddings",
+        "config": {"vocab_size": 10000, "embedding_dim": 256, "units": 256, "num_layers": 2,
+                   "cell": "gru", "dropout": 0.2, "tie_embeddings": True},
+    },
+    "lstm_lm_sampled": {
+        "class": "RNNLanguageModel",
+        "description": "LSTM language model for large vocabularies: sampled softmax in training",
+        "config": {"vocab_size": 100000, "embedding_dim": 512, "units": 512, "num_layers": 2,
+                   "cell": "lstm", "dropout": 0.2, "tie_embeddings": True, "num_sampled": 1024},
+    },
+}
+
+MAIN_HYPERPARAMETERS = (
+    "cell", "num_layers", "units", "bidirectional", "embedding_dim", "vocab_size",
+    "input_dim", "num_classes", "num_tags", "num_sampled", "attention", "input_feeding",
+)
+
+
+def register_model_class(cls):
+    """Makes a model class available to presets by its class name."""
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def register_preset(name, class_name, description, config):
+    """Adds a preset; the model families of later modules call this."""
+    PRESETS[name] = {"class": class_name, "description": description, "config": dict(config)}
+
+
+def _arguments(cls):
+    params = inspect.signature(cls.__init__).parameters
+    return [p for p in params if p not in ("self", "kwargs")]
+
+
+def create(name, **overrides):
+    """Builds the preset `name`, with any constructor argument overridden.
+
+    Args:
+        name: a preset name from `list_models()`.
+        **overrides: constructor arguments of the preset's model class,
+            e.g. `vocab_size=32000`, `units=512`, `tokenizer=tok`.
+
+    Returns:
+        The model (a `keras.Model`), not yet compiled: call `compile()` for
+        the zoo's defaults.
+
+    Raises:
+        ValueError: unknown preset name or unknown argument; the message
+            lists what is valid.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"Unknown model preset. Received: name={name!r}; "
+                         f"expected one of {sorted(PRESETS)}")
+    preset = PRESETS[name]
+    cls = MODEL_CLASSES[preset["class"]]
+    valid = _arguments(cls) + ["name"]
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"Unknown argument(s) {unknown} for preset {name!r} ({cls.__name__}). "
+            f"Valid arguments: {sorted(valid)}"
+        )
+    config = {**preset["config"], **overrides}
+    config.setdefault("name", name)
+    return cls(**config)
+
+
+def list_models():
+    """Describes every preset.
+
+    Returns:
+        A list of dicts with `name`, `class`, `description` and `config`,
+        sorted by name.
+    """
+    return [
+        {"name": name, "class": p["class"], "description": p["description"],
+         "config": dict(p["config"])}
+        for name, p in sorted(PRESETS.items())
+    ]
+
+
+def summarize(config):
+    """A short `key=value` string of a config's main hyperparameters."""
+    return ", ".join(f"{k}={config[k]}" for k in MAIN_HYPERPARAMETERS if k in config)
+
+
+def load(path, compile=True):
+    """Loads a model saved with `model.save("....keras")`, in Keras safe mode.
+
+    The model comes back with its weights, its hyperparameters, its
+    tokenizer (when it was saved with one) and, with `compile=True`, its
+    optimizer state.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: the file is not a Keras archive or not a seqzoo model.
+    """
+    from seqzoo.errors import SeqzooError
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file not found: {path}")
+    if not path.endswith(".keras"):
+        raise ValueError(f"{path}: expected a .keras model archive")
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except (OSError, ValueError, KeyError, TypeError, SeqzooError) as e:
+        raise ValueError(f"{path}: cannot load the model: {e}") from e

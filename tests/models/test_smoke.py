@@ -1,0 +1,26 @@
+"""A smoke subset of the model tests that CI runs on the second backend too."""
+
+import pytest
+
+from tests.helpers import BACKEND
+from tests.models import test_models, test_registry
+
+# On TensorFlow the full tests cover all of this.
+pytestmark = pytest.mark.skipif(BACKEND == "tensorflow", reason="covered by the full model tests")
+
+
+@pytest.mark.parametrize("name", ["bilstm_classifier", "stacked_lstm_tagger",
+                                  "lstm_regressor", "gru_lm"])
+def test_preset_round_trip(name, tmp_path):
+    test_registry.test_preset_builds_runs_and_round_trips_through_save(name, tmp_path)
+
+
+def test_classifier_padding_and_learning():
+    test_models.test_classifier_output_ignores_padding("last")
+    test_models.test_classifier_learns_which_token_comes_first()
+
+
+def test_language_model_step_generate_and_sampled_training():
+    test_models.test_language_model_step_matches_the_whole_sequence_pass()
+    test_models.test_sampling_is_reproducible_with_a_seed_and_respects_temperature()
+    test_models.test_sampled_training_reports_loss_only_and_full_softmax_in_evaluation()
