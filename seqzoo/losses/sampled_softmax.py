@@ -230,7 +230,9 @@ class SampledSoftmax(keras.layers.Layer):
                 "A tied embedding must have one row per class. Received: "
                 f"num_classes={num_classes}, tied_embedding.vocab_size={tied_embedding.vocab_size}"
             )
-        self.tied_embedding = tied_embedding
+        # Not tracked as a sublayer: the embedding belongs to the model, and
+        # its matrix must not be counted or saved twice.
+        object.__setattr__(self, "tied_embedding", tied_embedding)
         if num_sampled is not None:
             num_sampled = _check_positive_int("num_sampled", num_sampled)
         if num_sampled is not None and num_sampled >= num_classes:

@@ -367,3 +367,28 @@ def test_layer_bad_arguments(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         SampledSoftmax(**args)
+
+
+def test_full_softmax_mode_trains_with_the_exact_loss():
+    layer = SampledSoftmax(9, num_sampled=None)
+    rng = np.random.default_rng(11)
+    hidden = rng.normal(size=(2, 3, 4)).astype("float32")
+    labels = np.array([[1, 5, 0], [8, 0, 0]])
+    train = float(ops.convert_to_numpy(layer.compute_loss(hidden, labels, training=True)))
+    evaluation = float(ops.convert_to_numpy(layer.compute_loss(hidden, labels, training=False)))
+    assert train == pytest.approx(evaluation, rel=1e-6)
+
+
+def test_tied_layer_uses_the_embedding_matrix():
+    from seqzoo.layers import TokenEmbedding
+
+    embedding = TokenEmbedding(9, 4)
+    embedding.build()
+    layer = SampledSoftmax(9, num_sampled=3, tied_embedding=embedding)
+    hidden = np.random.default_rng(12).normal(size=(2, 4)).astype("float32")
+    logits = ops.convert_to_numpy(layer(hidden))
+    expected = hidden @ ops.convert_to_numpy(embedding.embeddings).T
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)  # bias starts at 0
+    assert [w.name for w in layer.weights] == ["bias"]
+    with pytest.raises(ValueError, match="vocab_size=9"):
+        SampledSoftmax(10, num_sampled=3, tied_embedding=embedding)
