@@ -1,6 +1,7 @@
 """The base of the zoo's models: hyperparameters in, a Keras model out."""
 
 import keras
+from keras import ops
 
 from seqzoo.text.tokenizers import Tokenizer, tokenizer_from_config
 
@@ -155,3 +156,55 @@ def sequence_inputs(vocab_size=None, embedding_dim=None, input_dim=None, mask_va
     if mask_value is not None:
         x = keras.layers.Masking(mask_value=mask_value, name="masking")(x)
     return inputs, x
+
+
+class SampledTraining:
+    """Mixin: train a model's `SampledSoftmax` head with sampled softmax.
+
+    In training (when `num_sampled` is set) the model's forward pass stops at
+    the hidden states and the loss is the head's sampled softmax loss; only
+    the loss is reported, since no full logits exist. Evaluation and
+    prediction run the full graph and the compiled loss and metrics.
+    Subclasses call `_init_sampled_training` after building their graph.
+    """
+
+    def _init_sampled_training(self, inputs, hidden, head, num_sampled):
+        self.num_sampled = num_sampled
+        self._sampled_head = head
+        # Shares every layer with the model.
+        self._hidden_model = keras.Model(inputs, hidden, name="hidden")
+        self._emits_hidden = False
+
+    def call(self, inputs, training=None, mask=None):
+        self._emits_hidden = bool(training) and self.num_sampled is not None
+        if self._emits_hidden:
+            return self._hidden_model(inputs, training=training)
+        return super().call(inputs, training=training, mask=mask)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if training and self._emits_hidden:
+            loss = self._sampled_head.compute_loss(y_pred, y, training=True)
+            if self.losses:
+                loss = loss + ops.sum(self.losses)
+            return loss
+        return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if self._emits_hidden:
+            # No full logits exist in sampled training; evaluate() has the metrics.
+            return {
+                m.name: m.result()
+                for m in self.metrics
+                if m.name == "loss" and isinstance(m, keras.metrics.Mean)
+            }
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def get_metrics_result(self):
+        # Sampled training never builds the compiled metrics; skip them.
+        results = {}
+        for metric in self.metrics:
+            if getattr(metric, "built", True):
+                result = metric.result()
+                results.update(result if isinstance(result, dict) else {metric.name: result})
+        return results
+

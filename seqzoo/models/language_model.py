@@ -9,12 +9,12 @@ from seqzoo.layers import TokenEmbedding
 from seqzoo.layers.rnn import RNNStack
 from seqzoo.losses import SampledSoftmax, SequenceLoss
 from seqzoo.metrics import MaskedTokenAccuracy, Perplexity
-from seqzoo.models.base import ZooModel, check_positive_int, check_rate
+from seqzoo.models.base import SampledTraining, ZooModel, check_positive_int, check_rate
 from seqzoo.text.specials import BOS_ID, EOS_ID
 
 
 @keras.saving.register_keras_serializable(package="seqzoo")
-class RNNLanguageModel(ZooModel):
+class RNNLanguageModel(SampledTraining, ZooModel):
     """A stacked LSTM/GRU language model over token ids.
 
     Inputs are `[B, T]` ids (0 pads), outputs `[B, T, vocab_size]` logits of
@@ -88,46 +88,10 @@ class RNNLanguageModel(ZooModel):
             use_cudnn=use_cudnn, tie_embeddings=tie_embeddings, num_sampled=num_sampled,
             sampler=sampler,
         )
-        self.num_sampled = num_sampled
         self._parts = {"embedding": embedding, "stack": stack, "projection": projection,
                        "head": head}
-        # Shares every layer with the model; used for sampled-softmax training.
-        self._hidden_model = keras.Model(inputs, hidden, name="hidden")
-        self._emits_hidden = False
+        self._init_sampled_training(inputs, hidden, head, num_sampled)
         self._generate_fn = None
-
-    def call(self, inputs, training=None, mask=None):
-        self._emits_hidden = bool(training) and self.num_sampled is not None
-        if self._emits_hidden:
-            return self._hidden_model(inputs, training=training)
-        return super().call(inputs, training=training, mask=mask)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if training and self._emits_hidden:
-            loss = self._parts["head"].compute_loss(y_pred, y, training=True)
-            if self.losses:
-                loss = loss + ops.sum(self.losses)
-            return loss
-        return super().compute_loss(x, y, y_pred, sample_weight, training=training)
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        if self._emits_hidden:
-            # No full logits exist in sampled training; evaluate() has the metrics.
-            return {
-                m.name: m.result()
-                for m in self.metrics
-                if m.name == "loss" and isinstance(m, keras.metrics.Mean)
-            }
-        return super().compute_metrics(x, y, y_pred, sample_weight)
-
-    def get_metrics_result(self):
-        # Sampled training never builds the compiled metrics; skip them.
-        results = {}
-        for metric in self.metrics:
-            if getattr(metric, "built", True):
-                result = metric.result()
-                results.update(result if isinstance(result, dict) else {metric.name: result})
-        return results
 
     def default_loss(self):
         return SequenceLoss()
