@@ -1,0 +1,189 @@
+"""The RNN decoder of the seq2seq models: plain, attention, attention with input feeding."""
+
+import keras
+from keras import ops
+
+from seqzoo.layers.rnn import RNNStack
+
+ATTENTIONS = (None, "luong", "bahdanau")
+
+
+def make_attention(kind, score="general", units=None, normalize=False, name="attention"):
+    """Builds the attention mechanism layer named by `kind`."""
+    from seqzoo.layers.attention import BahdanauAttention, LuongAttention
+
+    if kind == "luong":
+        # Luong scores with the query as it is: no size of its own.
+        return LuongAttention(score=score, name=name)
+    if kind == "bahdanau":
+        return BahdanauAttention(units, normalize=normalize, name=name)
+    raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={kind!r}")
+
+
+@keras.saving.register_keras_serializable(package="seqzoo")
+class RNNDecoder(keras.layers.Layer):
+    """A unidirectional RNN stack that reads target embeddings, with optional attention.
+
+    Three shapes of decoder, sharing one step function for inference:
+
+    - no attention: the classic fixed-vector decoder; the whole target runs
+      through the fused RNN layers at once.
+    - attention without input feeding (Luong et al. 2015 without eq. 5's
+      feeding): the RNN runs fused over all steps, then every step attends
+      to the memory at once; output `tanh(W_c [h_t; c_t])`.
+    - attention with input feeding: the previous step's attentional output
+      is concatenated to the next input, so training steps through time
+      (`keras.ops.scan` over the same step function used at inference).
+
+    The attention mechanism scores with the decoder output `h_t` (as in
+    `tfa.seq2seq.AttentionWrapper`); Luong and Bahdanau differ in the score.
+
+    Args:
+        units: RNN size.
+        num_layers, cell, residual, dropout, use_cudnn: the `RNNStack`.
+        attention: `None`, `"luong"` or `"bahdanau"`.
+        attention_score: Luong score: `"dot"`, `"general"` or `"scaled"`.
+        attention_units: Bahdanau hidden size (default `units`); Luong
+            attention has none.
+        attention_normalize: Bahdanau's normalized form.
+        attention_size: size of the attentional output (default `units`).
+        input_feeding: feed the attentional output to the next step.
+
+    Call arguments:
+        inputs: target embeddings `[B, T, E]` (their Keras mask is used).
+        memory: encoder outputs `[B, S, M]`.
+        memory_mask: `[B, S]` bool, True on real source positions.
+        initial_state: decoder RNN states as a `Bridge` returns them.
+        training: dropout switch.
+
+    Returns:
+        `(outputs, alignments)`: `[B, T, output_size]` and `[B, T, S]`
+        attention weights (`None` without attention).
+    """
+
+    def __init__(self, units, num_layers=1, cell="lstm", residual=False, dropout=0.0,
+                 use_cudnn="auto", attention=None, attention_score="general",
+                 attention_units=None, attention_normalize=False, attention_size=None,
+                 input_feeding=False, **kwargs):
+        super().__init__(**kwargs)
+        if attention not in ATTENTIONS:
+            raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={attention!r}")
+        if input_feeding and attention is None:
+            raise ValueError("input_feeding=True needs an attention mechanism. Received: attention=None")
+        self.units = units
+        self.num_layers = num_layers
+        self.cell = cell
+        self.residual = residual
+        self.dropout = dropout
+        self.use_cudnn = use_cudnn
+        self.attention = attention
+        self.attention_score = attention_score
+        self.attention_units = attention_units
+        self.attention_normalize = attention_normalize
+        self.attention_size = attention_size or units
+        self.input_feeding = input_feeding
+        self.stack = RNNStack(units, num_layers=num_layers, cell=cell, residual=residual,
+                              dropout=dropout, use_cudnn=use_cudnn, name="rnn")
+        self.attention_layer = None
+        self.combine = None
+        if attention is not None:
+            self.attention_layer = make_attention(
+                attention, attention_score, attention_units or units, attention_normalize)
+            self.combine = keras.layers.Dense(
+                self.attention_size, activation="tanh", use_bias=False, name="combine")
+        self.output_dropout = keras.layers.Dropout(dropout) if dropout else None
+
+    @property
+    def output_size(self):
+        return self.units if self.attention is None else self.attention_size
+
+    def build(self, inputs_shape, memory_shape=None, *args):
+        embed = inputs_shape[-1]
+        feed = self.attention_size if self.input_feeding else 0
+        self.stack.build((None, None, embed + feed))
+        if self.attention is not None:
+            self.attention_layer.build((None, self.units), memory_shape)
+            self.combine.build((None, self.units + memory_shape[-1]))
+        self.built = True
+
+    # -- inference -----------------------------------------------------------
+
+    def initial_step_state(self, initial_state, memory=None, memory_mask=None):
+        """The state of `step`, from the RNN's initial states and the memory."""
+        state = {"rnn": initial_state}
+        if self.attention is not None:
+            batch = ops.shape(memory)[0]
+            state.update(
+                memory=memory,
+                keys=self.attention_layer.compute_keys(memory),
+                mask=memory_mask,
+                alignment=ops.zeros((batch, ops.shape(memory)[1]), "float32"),
+            )
+            if self.input_feeding:
+                state["feed"] = ops.zeros((batch, self.attention_size), memory.dtype)
+        return state
+
+    def step(self, inputs, state, training=False):
+        """One decoder step: `([B, E] input, state) -> ([B, output_size], state)`."""
+        x = inputs
+        if self.input_feeding:
+            x = ops.concatenate([x, ops.cast(state["feed"], x.dtype)], axis=-1)
+        h, rnn_states = self.stack.step(x, state["rnn"])
+        new_state = dict(state, rnn=rnn_states)
+        if self.attention is None:
+            return h, new_state
+        context, weights = self.attention_layer.attend(
+            h, state["keys"], state["memory"], state["mask"])
+        output = self.combine(ops.concatenate([h, ops.cast(context, h.dtype)], axis=-1))
+        if self.output_dropout is not None:
+            output = self.output_dropout(output, training=training)
+        new_state["alignment"] = ops.cast(weights, "float32")
+        if self.input_feeding:
+            new_state["feed"] = output
+        return output, new_state
+
+    # -- training ------------------------------------------------------------
+
+    def call(self, inputs, memory=None, memory_mask=None, initial_state=None, training=False,
+             mask=None):
+        if self.input_feeding:
+            return self._call_stepwise(inputs, memory, memory_mask, initial_state, training)
+        sequence, _ = self.stack(inputs, mask=mask, initial_state=initial_state,
+                                 training=training)
+        if self.attention is None:
+            return sequence, None
+        keys = self.attention_layer.compute_keys(memory)
+        context, weights = self.attention_layer.attend(sequence, keys, memory, memory_mask)
+        output = self.combine(ops.concatenate([sequence, ops.cast(context, sequence.dtype)], -1))
+        if self.output_dropout is not None:
+            output = self.output_dropout(output, training=training)
+        return output, weights
+
+    def _call_stepwise(self, inputs, memory, memory_mask, initial_state, training):
+        state = self.initial_step_state(initial_state, memory, memory_mask)
+        constants = {k: state.pop(k) for k in ("memory", "keys", "mask")}
+
+        def scan_step(carry, x):
+            _, new = self.step(x, {**carry, **constants}, training=training)
+            carry = {k: v for k, v in new.items() if k not in constants}
+            # Keras' TensorFlow scan wants outputs shaped like the carry; the
+            # step's output is the carry's "feed".
+            return carry, carry
+
+        time_major = ops.transpose(inputs, (1, 0, 2))
+        _, history = ops.scan(scan_step, state, time_major)
+        return (ops.transpose(history["feed"], (1, 0, 2)),
+                ops.transpose(history["alignment"], (1, 0, 2)))
+
+    def compute_mask(self, inputs, mask=None, *args, **kwargs):
+        return [mask, None]
+
+    def get_config(self):
+        return {
+            **super().get_config(), "units": self.units, "num_layers": self.num_layers,
+            "cell": self.cell, "residual": self.residual, "dropout": self.dropout,
+            "use_cudnn": self.use_cudnn, "attention": self.attention,
+            "attention_score": self.attention_score, "attention_units": self.attention_units,
+            "attention_normalize": self.attention_normalize,
+            "attention_size": self.attention_size, "input_feeding": self.input_feeding,
+        }
