@@ -55,10 +55,12 @@ class RNNDecoder(keras.layers.Layer):
         memory_mask: `[B, S]` bool, True on real source positions.
         initial_state: decoder RNN states as a `Bridge` returns them.
         training: dropout switch.
+        return_alignments: also return the attention weights.
 
     Returns:
-        `(outputs, alignments)`: `[B, T, output_size]` and `[B, T, S]`
-        attention weights (`None` without attention).
+        Outputs `[B, T, output_size]`; with `return_alignments=True` the
+        tuple `(outputs, alignments)` with `[B, T, S]` attention weights
+        (`None` without attention).
     """
 
     def __init__(self, units, num_layers=1, cell="lstm", residual=False, dropout=0.0,
@@ -145,7 +147,12 @@ class RNNDecoder(keras.layers.Layer):
     # -- training ------------------------------------------------------------
 
     def call(self, inputs, memory=None, memory_mask=None, initial_state=None, training=False,
-             mask=None):
+             mask=None, return_alignments=False):
+        outputs, alignments = self._decode(inputs, memory, memory_mask, initial_state, training,
+                                           mask)
+        return (outputs, alignments) if return_alignments else outputs
+
+    def _decode(self, inputs, memory, memory_mask, initial_state, training, mask):
         if self.input_feeding:
             return self._call_stepwise(inputs, memory, memory_mask, initial_state, training)
         sequence, _ = self.stack(inputs, mask=mask, initial_state=initial_state,
@@ -176,7 +183,7 @@ class RNNDecoder(keras.layers.Layer):
                 ops.transpose(history["alignment"], (1, 0, 2)))
 
     def compute_mask(self, inputs, mask=None, *args, **kwargs):
-        return [mask, None]
+        return mask
 
     def get_config(self):
         return {

@@ -13,6 +13,7 @@ from seqzoo.models.registry import (
     register_preset,
 )
 from seqzoo.models.regressor import SequenceRegressor
+from seqzoo.models.seq2seq import Seq2Seq
 from seqzoo.models.tagger import SequenceTagger
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "PRESETS",
     "MaskedPooling",
     "RNNLanguageModel",
+    "Seq2Seq",
     "SequenceClassifier",
     "SequenceRegressor",
     "SequenceTagger",

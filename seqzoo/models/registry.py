@@ -13,11 +13,12 @@ import keras
 from seqzoo.models.classifier import SequenceClassifier
 from seqzoo.models.language_model import RNNLanguageModel
 from seqzoo.models.regressor import SequenceRegressor
+from seqzoo.models.seq2seq import Seq2Seq
 from seqzoo.models.tagger import SequenceTagger
 
 MODEL_CLASSES = {
     cls.__name__: cls
-    for cls in (SequenceClassifier, SequenceTagger, SequenceRegressor, RNNLanguageModel)
+    for cls in (SequenceClassifier, SequenceTagger, SequenceRegressor, RNNLanguageModel, Seq2Seq)
 }
 
 PRESETS = {
@@ -83,6 +84,30 @@ PRESETS = {
                    "cell": "lstm", "dropout": 0.2, "tie_embeddings": True, "num_sampled": 1024},
     },
 }
+
+_SEQ2SEQ_SIZES = {
+    "small": {"embedding_dim": 32, "units": 64, "num_layers": 1},
+    "": {"embedding_dim": 64, "units": 128, "num_layers": 1},
+    "large": {"embedding_dim": 256, "units": 512, "num_layers": 2, "dropout": 0.2},
+}
+_SEQ2SEQ_FAMILIES = {
+    "basic": ("no attention: the classic fixed-vector encoder-decoder",
+              {"attention": None, "bidirectional": False, "bridge": "dense"}),
+    "luong": ("bidirectional encoder, Luong (general) attention, fused decoder",
+              {"attention": "luong", "attention_score": "general", "input_feeding": False}),
+    "luong_feed": ("bidirectional encoder, Luong attention with input feeding",
+                   {"attention": "luong", "attention_score": "general", "input_feeding": True}),
+    "bahdanau": ("bidirectional encoder, Bahdanau (additive) attention, input feeding",
+                 {"attention": "bahdanau", "input_feeding": True}),
+}
+for _family, (_text, _config) in _SEQ2SEQ_FAMILIES.items():
+    for _size, _dims in _SEQ2SEQ_SIZES.items():
+        _name = "seq2seq_" + _family + (f"_{_size}" if _size else "")
+        PRESETS[_name] = {
+            "class": "Seq2Seq",
+            "description": (f"{_size} {_text}" if _size else _text[0].upper() + _text[1:]),
+            "config": {"source_vocab_size": 8000, "target_vocab_size": 8000, **_config, **_dims},
+        }
 
 MAIN_HYPERPARAMETERS = (
     "cell", "num_layers", "units", "bidirectional", "embedding_dim", "vocab_size",

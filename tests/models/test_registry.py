@@ -14,9 +14,12 @@ TINY = {
     "SequenceTagger": {"units": 8, "embedding_dim": 8},
     "SequenceRegressor": {"units": 8},
     "RNNLanguageModel": {"units": 8, "embedding_dim": 8, "vocab_size": 50},
+    "Seq2Seq": {"units": 8, "embedding_dim": 8, "source_vocab_size": 20,
+                "target_vocab_size": 20, "num_layers": 1},
 }
 REQUIRED = {"lstm_classifier", "gru_classifier", "bilstm_classifier", "stacked_lstm_tagger",
-            "lstm_regressor", "lstm_lm", "gru_lm"}
+            "lstm_regressor", "lstm_lm", "gru_lm", "seq2seq_basic", "seq2seq_luong",
+            "seq2seq_bahdanau"}
 
 
 def _tiny(name):
@@ -32,6 +35,12 @@ def _tiny(name):
 def _inputs(model):
     spec = model.inputs[0]
     rng = np.random.default_rng(0)
+    if len(model.inputs) == 2:  # seq2seq: source ids and decoder input ids
+        source = rng.integers(4, 20, size=(3, 6))
+        source[1, 4:] = 0
+        target = rng.integers(4, 20, size=(3, 5))
+        target[2, 3:] = 0
+        return {"source_ids": source, "decoder_input_ids": target}
     if spec.dtype.startswith("int"):
         ids = rng.integers(4, 20, size=(3, 6))
         ids[1, 4:] = 0

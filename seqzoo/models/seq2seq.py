@@ -1,0 +1,313 @@
+"""Encoder-decoder models: basic (fixed vector) and attention (Luong, Bahdanau)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from seqzoo.data.padding import pad_sequences
+from seqzoo.decoding import CompiledFunction, greedy_search, sample
+from seqzoo.layers import TokenEmbedding
+from seqzoo.layers.bridge import BRIDGES, Bridge
+from seqzoo.layers.decoder import ATTENTIONS, RNNDecoder
+from seqzoo.layers.rnn import RNNStack
+from seqzoo.losses import SampledSoftmax, SequenceLoss
+from seqzoo.metrics import MaskedTokenAccuracy, Perplexity, SequenceExactMatch
+from seqzoo.models.base import (
+    SampledTraining,
+    ZooModel,
+    check_positive_int,
+    check_rate,
+    deserialize_tokenizer,
+    serialize_tokenizer,
+)
+from seqzoo.text.specials import BOS_ID, EOS_ID, PAD_ID
+
+
+@keras.saving.register_keras_serializable(package="seqzoo")
+class Seq2Seq(SampledTraining, ZooModel):
+    """An RNN encoder-decoder, with or without attention.
+
+    Inputs are a dict `{"source_ids": [B, S], "decoder_input_ids": [B, T]}`
+    (right padded with 0; decoder inputs start with `<s>`, see
+    `seqzoo.data.decoder_io`), the output is `[B, T, target_vocab_size]`
+    logits of the decoder targets (`target + </s>`), trained with teacher
+    forcing and the masked `SequenceLoss`.
+
+    Args:
+        source_vocab_size, target_vocab_size: vocabulary sizes.
+        embedding_dim: source (and, by default, target) embedding size.
+        target_embedding_dim: target embedding size, if different.
+        units, num_layers, cell, bidirectional, merge_mode, residual,
+            dropout, use_cudnn: the encoder `RNNStack`.
+        decoder_units: decoder RNN size (default: the encoder output size).
+        decoder_layers: decoder depth (default: `num_layers`).
+        attention: `None` (the classic fixed-vector model), `"luong"` or
+            `"bahdanau"`.
+        attention_score: Luong score `"dot"`, `"general"` or `"scaled"`.
+        attention_units: Bahdanau hidden size.
+        attention_normalize: Bahdanau's normalized form.
+        input_feeding: feed the previous attentional output to the next
+            decoder step (steps through time in training); without it the
+            decoder RNN runs fused over the whole target.
+        bridge: `"dense"`, `"copy"` or `"zero"`: how encoder final states
+            become decoder initial states.
+        tie_embeddings: share the target embedding with the output layer.
+        num_sampled: train with sampled softmax over this many candidates.
+        source_tokenizer, target_tokenizer: travel with the saved model and
+            let `translate` take and return text.
+    """
+
+    def __init__(
+        self,
+        source_vocab_size,
+        target_vocab_size,
+        embedding_dim=64,
+        target_embedding_dim=None,
+        units=128,
+        num_layers=1,
+        cell="lstm",
+        bidirectional=True,
+        merge_mode="concat",
+        residual=False,
+        dropout=0.0,
+        use_cudnn="auto",
+        decoder_units=None,
+        decoder_layers=None,
+        attention="luong",
+        attention_score="general",
+        attention_units=None,
+        attention_normalize=False,
+        input_feeding=False,
+        bridge="dense",
+        tie_embeddings=False,
+        num_sampled=None,
+        source_tokenizer=None,
+        target_tokenizer=None,
+        **kwargs,
+    ):
+        check_positive_int("source_vocab_size", source_vocab_size)
+        check_positive_int("target_vocab_size", target_vocab_size)
+        check_rate("dropout", dropout)
+        if attention not in ATTENTIONS:
+            raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={attention!r}")
+        if bridge not in BRIDGES:
+            raise ValueError(f"Expected bridge in {list(BRIDGES)}. Received: bridge={bridge!r}")
+        if attention is None and bridge == "zero":
+            raise ValueError("Without attention the decoder only sees the source through the "
+                             "bridge. Received: attention=None, bridge='zero'")
+        target_embedding_dim = target_embedding_dim or embedding_dim
+        encoder = RNNStack(units, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
+                           merge_mode=merge_mode, residual=residual, dropout=dropout,
+                           use_cudnn=use_cudnn, name="encoder")
+        decoder_units = decoder_units or encoder.output_size
+        decoder_layers = decoder_layers or num_layers
+        decoder = RNNDecoder(
+            decoder_units, num_layers=decoder_layers, cell=cell, residual=residual,
+            dropout=dropout, use_cudnn=use_cudnn, attention=attention,
+            attention_score=attention_score, attention_units=attention_units,
+            attention_normalize=attention_normalize, input_feeding=input_feeding,
+            name="decoder")
+        bridge_layer = Bridge(bridge, decoder_units, decoder_layers,
+                              2 if cell == "lstm" else 1, merge_mode, name="bridge")
+        if bridge == "copy" and (decoder_units != encoder.output_size
+                                 or decoder_layers != num_layers):
+            raise ValueError(
+                "bridge='copy' needs decoder_units == the encoder output size "
+                f"({encoder.output_size}) and decoder_layers == num_layers ({num_layers}). "
+                f"Received: decoder_units={decoder_units}, decoder_layers={decoder_layers}")
+
+        source = keras.Input((None,), dtype="int32", name="source_ids")
+        decoder_inputs = keras.Input((None,), dtype="int32", name="decoder_input_ids")
+        source_embedding = TokenEmbedding(source_vocab_size, embedding_dim,
+                                          name="source_embedding")
+        target_embedding = TokenEmbedding(target_vocab_size, target_embedding_dim,
+                                          name="target_embedding")
+        memory, encoder_states = encoder(source_embedding(source))
+        memory_mask = ops.not_equal(source, PAD_ID)
+        initial_state = bridge_layer(encoder_states)
+        hidden = decoder(target_embedding(decoder_inputs), memory=memory,
+                            memory_mask=memory_mask, initial_state=initial_state)
+        projection = None
+        if tie_embeddings and decoder.output_size != target_embedding_dim:
+            projection = keras.layers.Dense(target_embedding_dim, name="projection")
+            hidden = projection(hidden)
+        head = SampledSoftmax(target_vocab_size, num_sampled=num_sampled,
+                              tied_embedding=target_embedding if tie_embeddings else None,
+                              name="output")
+        logits = head(hidden)
+        inputs = {"source_ids": source, "decoder_input_ids": decoder_inputs}
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.source_tokenizer = deserialize_tokenizer(source_tokenizer, "source_tokenizer")
+        self.target_tokenizer = deserialize_tokenizer(target_tokenizer, "target_tokenizer")
+        self._hyperparameters = dict(
+            source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size,
+            embedding_dim=embedding_dim, target_embedding_dim=target_embedding_dim,
+            units=units, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
+            merge_mode=merge_mode, residual=residual, dropout=dropout, use_cudnn=use_cudnn,
+            decoder_units=decoder_units, decoder_layers=decoder_layers, attention=attention,
+            attention_score=attention_score, attention_units=attention_units,
+            attention_normalize=attention_normalize, input_feeding=input_feeding,
+            bridge=bridge, tie_embeddings=tie_embeddings, num_sampled=num_sampled,
+        )
+        self._parts = dict(source_embedding=source_embedding, target_embedding=target_embedding,
+                           encoder=encoder, bridge=bridge_layer, decoder=decoder,
+                           projection=projection, head=head)
+        self._init_sampled_training(inputs, hidden, head, num_sampled)
+        self._search_fn = CompiledFunction(self._search, lambda: self.variables)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("tokenizer", None)
+        config["source_tokenizer"] = serialize_tokenizer(self.source_tokenizer)
+        config["target_tokenizer"] = serialize_tokenizer(self.target_tokenizer)
+        return config
+
+    def default_loss(self):
+        return SequenceLoss()
+
+    def default_metrics(self):
+        return [MaskedTokenAccuracy(), SequenceExactMatch(), Perplexity()]
+
+    # -- inference -----------------------------------------------------------
+
+    def encode(self, source_ids):
+        """Encodes `[B, S]` source ids; returns the decoder's initial step state."""
+        parts = self._parts
+        source_ids = ops.convert_to_tensor(source_ids, "int32")
+        memory, encoder_states = parts["encoder"](
+            parts["source_embedding"](source_ids), training=False)
+        initial = parts["bridge"](encoder_states)
+        return parts["decoder"].initial_step_state(
+            initial, memory, ops.not_equal(source_ids, PAD_ID))
+
+    def step(self, token_ids, state):
+        """One decoding step: `([B] ids, state) -> ([B, V] logits, state)`."""
+        parts = self._parts
+        output, state = parts["decoder"].step(parts["target_embedding"].lookup(token_ids), state)
+        if parts["projection"] is not None:
+            output = parts["projection"](output)
+        return parts["head"](output), state
+
+    def attention_weights(self, source_ids, decoder_input_ids):
+        """Teacher-forced attention weights `[B, T, S]` (for plots)."""
+        parts = self._parts
+        if self._hyperparameters["attention"] is None:
+            raise ValueError("This model has no attention (attention=None).")
+        state = self.encode(source_ids)
+        embedded = parts["target_embedding"](ops.convert_to_tensor(decoder_input_ids, "int32"))
+        _, weights = parts["decoder"](
+            embedded, memory=state["memory"], memory_mask=state["mask"],
+            initial_state=state["rnn"], return_alignments=True)
+        return ops.convert_to_numpy(weights)
+
+    def _alignment(self, state):
+        return state["alignment"]
+
+    def _search(self, source_ids, uniforms, method, max_length, beam_size, n_best,
+                length_penalty, coverage_penalty, temperature, top_k):
+        state = self.encode(source_ids)
+        start = ops.full((ops.shape(source_ids)[0],), BOS_ID, "int32")
+        has_attention = self._hyperparameters["attention"] is not None
+        if method == "beam":
+            from seqzoo.decoding.beam_search import beam_search
+
+            return beam_search(
+                self.step, start, state, beam_size=beam_size, max_length=max_length,
+                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                n_best=n_best, alignment_fn=self._alignment if has_attention else None,
+                source_mask=state["mask"] if has_attention else None)
+        if method == "greedy":
+            ids, scores, _ = greedy_search(self.step, start, state, max_length)
+        else:
+            ids, scores, _ = sample(self.step, start, state, max_length, uniforms,
+                                    temperature=temperature, top_k=top_k)
+        return {"ids": ids[:, None], "scores": scores[:, None]}
+
+    def search(self, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
+               length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,
+               seed=None):
+        """Decodes `[B, S]` source ids (compiled), returning numpy arrays.
+
+        Args:
+            source_ids: right-padded source ids.
+            method: `"beam"`, `"greedy"` or `"sample"`.
+            beam_size, n_best, length_penalty, coverage_penalty: beam search.
+            max_length: most target tokens, `</s>` included (default
+                `2 * S + 10`).
+            temperature, top_k, seed: sampling.
+
+        Returns:
+            A dict with `"ids"` `[B, n, T]` (`n = n_best` for beam search, else
+            1), `"scores"` `[B, n]`, and for beam search with attention
+            `"alignments"` `[B, n, T, S]`.
+        """
+        if method not in ("beam", "greedy", "sample"):
+            raise ValueError(f"Expected method 'beam', 'greedy' or 'sample'. Received: method={method!r}")
+        source_ids = np.asarray(source_ids, dtype="int32")
+        if source_ids.ndim != 2 or source_ids.shape[1] == 0:
+            raise ValueError(f"Expected source ids of shape [B, S]. Received: shape={source_ids.shape}")
+        if max_length is None:
+            max_length = 2 * source_ids.shape[1] + 10
+        check_positive_int("max_length", max_length)
+        check_positive_int("beam_size", beam_size)
+        if method == "beam" and beam_size == 1 and coverage_penalty == 0:
+            method = "greedy" if n_best == 1 and length_penalty == 0 else method
+        uniforms = keras.random.uniform((max_length, source_ids.shape[0]), seed=seed)
+        result = self._search_fn(
+            source_ids, uniforms, method=method, max_length=int(max_length),
+            beam_size=int(beam_size), n_best=int(n_best), length_penalty=float(length_penalty),
+            coverage_penalty=float(coverage_penalty), temperature=float(temperature),
+            top_k=top_k)
+        return {k: ops.convert_to_numpy(v) for k, v in result.items()}
+
+    def translate(self, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
+                  coverage_penalty=0.0, return_scores=False, return_alignments=False):
+        """Translates raw texts with the model's tokenizers.
+
+        Args:
+            texts: a list of source strings.
+            beam_size: 1 for greedy search, more for beam search.
+            max_length: most target tokens (default `2 * longest source + 10`).
+            n_best: hypotheses per text (`<= beam_size`).
+            length_penalty, coverage_penalty: GNMT penalties (beam search).
+            return_scores: also return the scores.
+            return_alignments: also return attention alignments
+                `[n_best, T, S]` per text (attention models, beam search).
+
+        Returns:
+            A list with one string per text (`n_best == 1`) or one list of
+            `n_best` strings; with `return_scores`/`return_alignments` a dict
+            with `"texts"`, `"scores"`, `"alignments"`.
+        """
+        if self.source_tokenizer is None or self.target_tokenizer is None:
+            raise ValueError("translate() needs source_tokenizer and target_tokenizer; "
+                             "use search() with token ids instead.")
+        if isinstance(texts, str):
+            raise TypeError("Expected a list of texts. Received: a single string")
+        encoded = []
+        for index, text in enumerate(texts):
+            unknown = self.source_tokenizer.unknown_tokens(text)
+            if unknown:
+                raise ValueError(f"texts[{index}]={text!r} has tokens outside the source "
+                                 f"vocabulary: {unknown}")
+            ids = self.source_tokenizer.encode(text)
+            if not ids:
+                raise ValueError(f"Expected non-empty texts. Received: texts[{index}]={text!r}")
+            encoded.append(ids)
+        if not encoded:
+            return []
+        method = "beam" if beam_size > 1 or n_best > 1 or return_alignments else "greedy"
+        result = self.search(pad_sequences(encoded), method=method, beam_size=beam_size,
+                             max_length=max_length, n_best=n_best,
+                             length_penalty=length_penalty, coverage_penalty=coverage_penalty)
+        decoded = [[self.target_tokenizer.decode(h) for h in row] for row in result["ids"]]
+        outputs = [row[0] for row in decoded] if n_best == 1 else decoded
+        if not (return_scores or return_alignments):
+            return outputs
+        extra = {"texts": outputs, "scores": result["scores"]}
+        if return_alignments:
+            if "alignments" not in result:
+                raise ValueError("This model has no attention: there are no alignments.")
+            extra["alignments"] = [
+                row[:, :, : len(src)] for row, src in zip(result["alignments"], encoded)]
+        return extra
