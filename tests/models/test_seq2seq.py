@@ -1,0 +1,162 @@
+"""Seq2Seq: padding, fused vs stepwise decoding, save/load, learning, translate."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import seqzoo
+from seqzoo.data import decoder_io, pad_sequences
+from seqzoo.models import Seq2Seq
+from seqzoo.text import CharTokenizer
+
+LETTERS = "abcdefgh"
+TOKENIZER = CharTokenizer.build([LETTERS])
+VARIANTS = {
+    "basic": dict(attention=None, bidirectional=False),
+    "luong": dict(attention="luong"),
+    "luong_feed": dict(attention="luong", input_feeding=True),
+    "bahdanau": dict(attention="bahdanau", input_feeding=True, attention_normalize=True),
+}
+
+
+def _np(x):
+    return ops.convert_to_numpy(x)
+
+
+def _model(variant, **kwargs):
+    config = dict(embedding_dim=8, units=8, source_tokenizer=TOKENIZER,
+                  target_tokenizer=TOKENIZER, **VARIANTS[variant])
+    config.update(kwargs)
+    return Seq2Seq(TOKENIZER.vocab_size, TOKENIZER.vocab_size, **config)
+
+
+def _words(n, seed, low=1, high=6):
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list(LETTERS), size=rng.integers(low, high + 1))) for _ in range(n)]
+
+
+def _batch(sources, targets):
+    dec_in, dec_out = decoder_io(TOKENIZER.encode_batch(targets))
+    x = {"source_ids": pad_sequences(TOKENIZER.encode_batch(sources)), "decoder_input_ids": dec_in}
+    return x, dec_out
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_padding_changes_no_output(variant):
+    model = _model(variant)
+    words = ["ab", "hgfedc", "c"]
+    x, _ = _batch(words, words)
+    batch = _np(model(x))
+    for row, word in enumerate(words):
+        alone, _ = _batch([word], [word])
+        out = _np(model(alone))[0]
+        np.testing.assert_allclose(batch[row, : out.shape[0]], out, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_step_function_gives_the_teacher_forced_logits(variant):
+    """The fused (or scanned) training decoder and the inference step agree."""
+    model = _model(variant, num_layers=2, residual=False)
+    x, _ = _batch(["abc", "hgfedc"], ["cba", "cdefgh"])
+    logits = _np(model(x))
+    state = model.encode(x["source_ids"])
+    steps = []
+    for t in range(x["decoder_input_ids"].shape[1]):
+        step_logits, state = model.step(x["decoder_input_ids"][:, t], state)
+        steps.append(_np(step_logits))
+    mask = x["decoder_input_ids"] != 0
+    np.testing.assert_allclose(np.stack(steps, 1)[mask], logits[mask], atol=1e-5)
+
+
+@pytest.mark.parametrize("bridge", ["copy", "dense", "zero"])
+def test_bridges_build_and_copy_checks_sizes(bridge):
+    model = _model("luong", bridge=bridge, num_layers=2)
+    x, _ = _batch(["abc"], ["cba"])
+    assert _np(model(x)).shape == (1, 4, TOKENIZER.vocab_size)
+    if bridge == "copy":
+        with pytest.raises(ValueError, match="decoder_units"):
+            _model("luong", bridge="copy", decoder_units=5)
+
+
+def test_attention_weights_sum_to_one_over_the_source():
+    model = _model("luong_feed")
+    x, _ = _batch(["abc", "hgfedc"], ["cba", "cdefgh"])
+    weights = model.attention_weights(x["source_ids"], x["decoder_input_ids"])
+    assert weights.shape == (2, 7, 6)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(weights[0, :, 3:], 0.0)  # "abc" is 3 long
+
+
+def _train(variant, task, epochs, seed=0, high=6, **kwargs):
+    words = _words(2000, seed, high=high)
+    targets = [task(w) for w in words]
+    model = _model(variant, units=32, embedding_dim=16, **kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(0.01, global_clipnorm=5.0))
+    x, y = _batch(words, targets)
+    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+    return model
+
+
+def _exact_match(model, task, high=6, **kwargs):
+    words = _words(200, seed=99, high=high)
+    outputs = model.translate(words, **kwargs)
+    return np.mean([o == task(w) for o, w in zip(outputs, words)])
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_variant_learns_to_reverse(variant):
+    reverse = lambda w: w[::-1]  # noqa: E731
+    # The fixed-vector model learns more slowly: shorter words, more epochs.
+    high = 4 if variant == "basic" else 6
+    model = _train(variant, reverse, epochs=6 if variant != "basic" else 12, high=high)
+    assert _exact_match(model, reverse, high=high) > 0.9
+
+
+def test_beam_search_translations_n_best_and_alignments():
+    copy = lambda w: w  # noqa: E731
+    model = _train("luong", copy, epochs=5)
+    greedy = model.translate(["abc", "hgfe"])
+    beam = model.translate(["abc", "hgfe"], beam_size=4)
+    assert beam == greedy == ["abc", "hgfe"]
+    result = model.translate(["abc"], beam_size=4, n_best=3, return_scores=True,
+                             return_alignments=True)
+    assert len(result["texts"][0]) == 3 and result["texts"][0][0] == "abc"
+    assert np.all(np.diff(result["scores"][0]) <= 1e-6)  # best first
+    alignment = result["alignments"][0][0]  # [T, S] of the best hypothesis
+    assert alignment.shape[1] == 3
+    # Copying attends to the letter it copies.
+    assert list(alignment[:3].argmax(-1)) == [0, 1, 2]
+
+
+def test_save_and_load_give_identical_translations(tmp_path):
+    model = _train("bahdanau", lambda w: "".join(sorted(w)), epochs=2)
+    words = _words(20, seed=5)
+    path = tmp_path / "s2s.keras"
+    model.save(path)
+    loaded = seqzoo.load(path)
+    assert loaded.translate(words) == model.translate(words)
+    assert loaded.translate(words, beam_size=3) == model.translate(words, beam_size=3)
+    assert loaded.source_tokenizer.vocabulary == TOKENIZER.vocabulary
+
+
+def test_translate_reports_characters_outside_the_vocabulary():
+    model = _model("luong")
+    with pytest.raises(ValueError, match=r"texts\[1\]='xyz'.*\['x', 'y', 'z'\]"):
+        model.translate(["abc", "xyz"])
+    with pytest.raises(ValueError, match="non-empty"):
+        model.translate([""])
+
+
+@pytest.mark.parametrize("name", ["seq2seq_basic", "seq2seq_luong", "seq2seq_bahdanau"])
+def test_presets_learn_to_copy(name):
+    copy = lambda w: w  # noqa: E731
+    model = seqzoo.create(name, source_vocab_size=TOKENIZER.vocab_size,
+                          target_vocab_size=TOKENIZER.vocab_size, embedding_dim=16, units=32,
+                          source_tokenizer=TOKENIZER, target_tokenizer=TOKENIZER)
+    model.compile(optimizer=keras.optimizers.Adam(0.01, global_clipnorm=5.0))
+    high = 4 if name == "seq2seq_basic" else 5
+    words = _words(2000, seed=3, high=high)
+    x, y = _batch(words, words)
+    model.fit(x, y, epochs=12 if name == "seq2seq_basic" else 6, batch_size=64, verbose=0)
+    assert _exact_match(model, copy, high=high) > 0.9
