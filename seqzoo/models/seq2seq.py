@@ -20,7 +20,8 @@ from seqzoo.models.base import (
     deserialize_tokenizer,
     serialize_tokenizer,
 )
-from seqzoo.text.specials import BOS_ID, EOS_ID, PAD_ID
+from seqzoo.text.specials import BOS_ID, PAD_ID
+from seqzoo.training.scheduled_sampling import check_schedule, sampling_probability
 
 
 @keras.saving.register_keras_serializable(package="seqzoo")
@@ -53,6 +54,13 @@ class Seq2Seq(SampledTraining, ZooModel):
             become decoder initial states.
         tie_embeddings: share the target embedding with the output layer.
         num_sampled: train with sampled softmax over this many candidates.
+        scheduled_sampling: `None` (teacher forcing) or a schedule of
+            `seqzoo.training.sampling_probability` (`"linear"`,
+            `"exponential"`, `"inverse_sigmoid"`): in training the decoder
+            then steps through time and, with a probability that grows with
+            the optimizer step, reads its own previous prediction.
+        sampling_steps, max_sampling_probability: the schedule's scale in
+            steps and its ceiling.
         source_tokenizer, target_tokenizer: travel with the saved model and
             let `translate` take and return text.
     """
@@ -81,6 +89,9 @@ class Seq2Seq(SampledTraining, ZooModel):
         bridge="dense",
         tie_embeddings=False,
         num_sampled=None,
+        scheduled_sampling=None,
+        sampling_steps=1000,
+        max_sampling_probability=0.25,
         source_tokenizer=None,
         target_tokenizer=None,
         **kwargs,
@@ -92,6 +103,12 @@ class Seq2Seq(SampledTraining, ZooModel):
             raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={attention!r}")
         if bridge not in BRIDGES:
             raise ValueError(f"Expected bridge in {list(BRIDGES)}. Received: bridge={bridge!r}")
+        if scheduled_sampling is not None:
+            check_schedule(scheduled_sampling, sampling_steps, max_sampling_probability)
+            if num_sampled is not None:
+                raise ValueError("Scheduled sampling needs the full softmax to pick the fed-back "
+                                 "token. Received: scheduled_sampling with num_sampled="
+                                 f"{num_sampled}")
         if attention is None and bridge == "zero":
             raise ValueError("Without attention the decoder only sees the source through the "
                              "bridge. Received: attention=None, bridge='zero'")
@@ -148,7 +165,10 @@ class Seq2Seq(SampledTraining, ZooModel):
             attention_score=attention_score, attention_units=attention_units,
             attention_normalize=attention_normalize, input_feeding=input_feeding,
             bridge=bridge, tie_embeddings=tie_embeddings, num_sampled=num_sampled,
+            scheduled_sampling=scheduled_sampling, sampling_steps=sampling_steps,
+            max_sampling_probability=max_sampling_probability,
         )
+        self._sampling_seed = keras.random.SeedGenerator(0)
         self._parts = dict(source_embedding=source_embedding, target_embedding=target_embedding,
                            encoder=encoder, bridge=bridge_layer, decoder=decoder,
                            projection=projection, head=head)
@@ -170,20 +190,64 @@ class Seq2Seq(SampledTraining, ZooModel):
 
     # -- inference -----------------------------------------------------------
 
-    def encode(self, source_ids):
+    # -- scheduled sampling ----------------------------------------------------
+
+    def call(self, inputs, training=None, mask=None):
+        if training and self._hyperparameters["scheduled_sampling"] is not None:
+            return self._scheduled_sampling_call(inputs)
+        return super().call(inputs, training=training, mask=mask)
+
+    def sampling_probability(self):
+        """The current probability of feeding the model's own prediction."""
+        h = self._hyperparameters
+        if h["scheduled_sampling"] is None:
+            return 0.0
+        optimizer = getattr(self, "optimizer", None)
+        step = optimizer.iterations if optimizer is not None else 0
+        return sampling_probability(h["scheduled_sampling"], step, h["sampling_steps"],
+                                    h["max_sampling_probability"])
+
+    def _scheduled_sampling_call(self, inputs):
+        """Teacher-forced logits where some inputs are the model's own predictions."""
+        gold = ops.cast(inputs["decoder_input_ids"], "int32")
+        state = self.encode(inputs["source_ids"], training=True)
+        constants = {k: state.pop(k) for k in ("memory", "keys", "mask") if k in state}
+        coins = keras.random.uniform(ops.shape(gold), seed=self._sampling_seed)
+        p = ops.cast(self.sampling_probability(), "float32")
+        vocab = self._hyperparameters["target_vocab_size"]
+        init = {"state": state, "prev": gold[:, 0],
+                "logits": ops.zeros((ops.shape(gold)[0], vocab), "float32")}
+
+        def body(carry, xs):
+            gold_t, coin_t = xs
+            token = ops.where(coin_t < p, carry["prev"], gold_t)
+            logits, new = self.step(token, {**carry["state"], **constants}, training=True)
+            carry = {"state": {k: v for k, v in new.items() if k not in constants},
+                     "prev": ops.cast(ops.argmax(logits, axis=-1), "int32"),
+                     "logits": ops.cast(logits, "float32")}
+            # Keras' TensorFlow scan wants outputs shaped like the carry.
+            return carry, carry
+
+        _, history = ops.scan(body, init, (ops.transpose(gold), ops.transpose(coins)))
+        return ops.transpose(history["logits"], (1, 0, 2))
+
+    # -- inference -----------------------------------------------------------
+
+    def encode(self, source_ids, training=False):
         """Encodes `[B, S]` source ids; returns the decoder's initial step state."""
         parts = self._parts
         source_ids = ops.convert_to_tensor(source_ids, "int32")
         memory, encoder_states = parts["encoder"](
-            parts["source_embedding"](source_ids), training=False)
+            parts["source_embedding"](source_ids), training=training)
         initial = parts["bridge"](encoder_states)
         return parts["decoder"].initial_step_state(
             initial, memory, ops.not_equal(source_ids, PAD_ID))
 
-    def step(self, token_ids, state):
+    def step(self, token_ids, state, training=False):
         """One decoding step: `([B] ids, state) -> ([B, V] logits, state)`."""
         parts = self._parts
-        output, state = parts["decoder"].step(parts["target_embedding"].lookup(token_ids), state)
+        output, state = parts["decoder"].step(parts["target_embedding"].lookup(token_ids), state,
+                                              training=training)
         if parts["projection"] is not None:
             output = parts["projection"](output)
         return parts["head"](output), state

@@ -160,3 +160,45 @@ def test_presets_learn_to_copy(name):
     x, y = _batch(words, words)
     model.fit(x, y, epochs=12 if name == "seq2seq_basic" else 6, batch_size=64, verbose=0)
     assert _exact_match(model, copy, high=high) > 0.9
+
+
+def test_scheduled_sampling_at_zero_is_teacher_forcing():
+    model = _model("luong_feed", scheduled_sampling="linear", max_sampling_probability=0.0)
+    x, _ = _batch(["abc", "hgfedc"], ["cba", "cdefgh"])
+    np.testing.assert_allclose(_np(model(x, training=True)), _np(model(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["basic", "luong"])
+def test_scheduled_sampling_at_one_feeds_the_models_own_predictions(variant):
+    model = _model(variant, scheduled_sampling="linear", sampling_steps=1,
+                   max_sampling_probability=1.0)
+    model.compile()
+    model.optimizer.iterations.assign(10)  # past the ramp: p = 1
+    assert float(_np(model.sampling_probability())) == pytest.approx(1.0)
+    x, _ = _batch(["abc", "hgfedc"], ["cba", "cdefgh"])
+    logits = _np(model(x, training=True))
+    state = model.encode(x["source_ids"])
+    token = x["decoder_input_ids"][:, 0]
+    for t in range(x["decoder_input_ids"].shape[1]):
+        step_logits, state = model.step(token, state)
+        np.testing.assert_allclose(logits[:, t], _np(step_logits), atol=1e-5)
+        token = _np(step_logits).argmax(-1).astype("int32")
+
+
+@pytest.mark.parametrize("schedule", ["linear", "exponential", "inverse_sigmoid"])
+def test_sampling_schedules_grow_from_zero_to_the_ceiling(schedule):
+    from seqzoo.training import sampling_probability
+
+    values = [float(_np(sampling_probability(schedule, s, 100, 0.4))) for s in (0, 50, 100, 5000)]
+    assert values[0] == pytest.approx(0.0, abs=0.01)
+    assert values[0] <= values[1] <= values[2] <= values[3] <= 0.4 + 1e-6
+    assert values[3] == pytest.approx(0.4, abs=1e-3)
+
+
+def test_scheduled_sampling_trains():
+    copy = lambda w: w  # noqa: E731
+    model = _train("luong", copy, epochs=6, high=5, scheduled_sampling="inverse_sigmoid",
+                   sampling_steps=30, max_sampling_probability=0.25)
+    assert _exact_match(model, copy, high=5) > 0.9
+    with pytest.raises(ValueError, match="scheduled_sampling='cosine'"):
+        _model("luong", scheduled_sampling="cosine")
