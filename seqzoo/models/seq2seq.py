@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from seqzoo.data.padding import pad_sequences
-from seqzoo.decoding import CompiledFunction, greedy_search, sample
+from seqzoo.decoding import CompiledFunction, beam_search, greedy_search, sample
 from seqzoo.layers import TokenEmbedding
 from seqzoo.layers.bridge import BRIDGES, Bridge
 from seqzoo.layers.decoder import ATTENTIONS, RNNDecoder
@@ -58,7 +58,9 @@ class Seq2Seq(SampledTraining, ZooModel):
             `seqzoo.training.sampling_probability` (`"linear"`,
             `"exponential"`, `"inverse_sigmoid"`): in training the decoder
             then steps through time and, with a probability that grows with
-            the optimizer step, reads its own previous prediction.
+            the training step (counted by the model's `sampling_step`
+            variable, saved with the weights), reads its own previous
+            prediction.
         sampling_steps, max_sampling_probability: the schedule's scale in
             steps and its ceiling.
         source_tokenizer, target_tokenizer: travel with the saved model and
@@ -169,6 +171,10 @@ class Seq2Seq(SampledTraining, ZooModel):
             max_sampling_probability=max_sampling_probability,
         )
         self._sampling_seed = keras.random.SeedGenerator(0)
+        if scheduled_sampling is not None:
+            # Counts training steps for the schedule; a model variable (not the
+            # optimizer's) so every backend's trainer can read and update it.
+            self.sampling_step = keras.Variable(0.0, trainable=False, name="sampling_step")
         self._parts = dict(source_embedding=source_embedding, target_embedding=target_embedding,
                            encoder=encoder, bridge=bridge_layer, decoder=decoder,
                            projection=projection, head=head)
@@ -202,10 +208,8 @@ class Seq2Seq(SampledTraining, ZooModel):
         h = self._hyperparameters
         if h["scheduled_sampling"] is None:
             return 0.0
-        optimizer = getattr(self, "optimizer", None)
-        step = optimizer.iterations if optimizer is not None else 0
-        return sampling_probability(h["scheduled_sampling"], step, h["sampling_steps"],
-                                    h["max_sampling_probability"])
+        return sampling_probability(h["scheduled_sampling"], self.sampling_step,
+                                    h["sampling_steps"], h["max_sampling_probability"])
 
     def _scheduled_sampling_call(self, inputs):
         """Teacher-forced logits where some inputs are the model's own predictions."""
@@ -214,6 +218,7 @@ class Seq2Seq(SampledTraining, ZooModel):
         constants = {k: state.pop(k) for k in ("memory", "keys", "mask") if k in state}
         coins = keras.random.uniform(ops.shape(gold), seed=self._sampling_seed)
         p = ops.cast(self.sampling_probability(), "float32")
+        self.sampling_step.assign_add(1.0)
         vocab = self._hyperparameters["target_vocab_size"]
         init = {"state": state, "prev": gold[:, 0],
                 "logits": ops.zeros((ops.shape(gold)[0], vocab), "float32")}
@@ -273,8 +278,6 @@ class Seq2Seq(SampledTraining, ZooModel):
         start = ops.full((ops.shape(source_ids)[0],), BOS_ID, "int32")
         has_attention = self._hyperparameters["attention"] is not None
         if method == "beam":
-            from seqzoo.decoding.beam_search import beam_search
-
             return beam_search(
                 self.step, start, state, beam_size=beam_size, max_length=max_length,
                 length_penalty=length_penalty, coverage_penalty=coverage_penalty,

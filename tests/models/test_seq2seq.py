@@ -172,8 +172,7 @@ def test_scheduled_sampling_at_zero_is_teacher_forcing():
 def test_scheduled_sampling_at_one_feeds_the_models_own_predictions(variant):
     model = _model(variant, scheduled_sampling="linear", sampling_steps=1,
                    max_sampling_probability=1.0)
-    model.compile()
-    model.optimizer.iterations.assign(10)  # past the ramp: p = 1
+    model.sampling_step.assign(10.0)  # past the ramp: p = 1
     assert float(_np(model.sampling_probability())) == pytest.approx(1.0)
     x, _ = _batch(["abc", "hgfedc"], ["cba", "cdefgh"])
     logits = _np(model(x, training=True))

@@ -3,14 +3,14 @@
 import pytest
 
 from tests.helpers import BACKEND
-from tests.models import test_models, test_registry
+from tests.models import test_models, test_registry, test_seq2seq
 
 # On TensorFlow the full tests cover all of this.
 pytestmark = pytest.mark.skipif(BACKEND == "tensorflow", reason="covered by the full model tests")
 
 
 @pytest.mark.parametrize("name", ["bilstm_classifier", "stacked_lstm_tagger",
-                                  "lstm_regressor", "gru_lm"])
+                                  "lstm_regressor", "gru_lm", "seq2seq_bahdanau"])
 def test_preset_round_trip(name, tmp_path):
     test_registry.test_preset_builds_runs_and_round_trips_through_save(name, tmp_path)
 
@@ -24,3 +24,9 @@ def test_language_model_step_generate_and_sampled_training():
     test_models.test_language_model_step_matches_the_whole_sequence_pass()
     test_models.test_sampling_is_reproducible_with_a_seed_and_respects_temperature()
     test_models.test_sampled_training_reports_loss_only_and_full_softmax_in_evaluation()
+
+
+def test_seq2seq_step_matches_training_and_beam_search_translates():
+    test_seq2seq.test_step_function_gives_the_teacher_forced_logits("luong_feed")
+    test_seq2seq.test_padding_changes_no_output("luong")
+    test_seq2seq.test_beam_search_translations_n_best_and_alignments()
