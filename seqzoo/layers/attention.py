@@ -54,14 +54,22 @@ class BaseAttention(keras.layers.Layer):
             after it).
         memory_mask: the same as `mask`; `mask` wins when both are given.
 
+    Coverage (Tu et al., 2016): with `coverage=True` the layer also takes the
+    sum of the attention weights of the previous decoder steps, `[B, S]`,
+    and learns how much it changes the scores (a scalar weight for Luong,
+    a vector inside the tanh for Bahdanau; both start at 0). A decoder can
+    then avoid attending twice to what it has already used.
+
     Returns:
         A tuple `(context, weights)`: `context` is `[B, M]` or `[B, T, M]`
         in the memory's dtype; `weights` is `[B, S]` or `[B, T, S]` float32.
         The outputs carry no Keras mask.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, coverage=False, **kwargs):
         super().__init__(**kwargs)
+        _check_bool("coverage", coverage)
+        self.coverage = coverage
         self.query_size = None
         self.memory_size = None
 
@@ -86,11 +94,14 @@ class BaseAttention(keras.layers.Layer):
         """
         raise NotImplementedError
 
-    def score(self, query, keys):
-        """Unnormalized scores: `[B, T, Q]` float32 query, keys -> `[B, T, S]` float32."""
+    def score(self, query, keys, coverage=None):
+        """Unnormalized scores: `[B, T, Q]` float32 query, keys -> `[B, T, S]` float32.
+
+        `coverage`, when the layer uses it, is `[B, 1, S]` float32.
+        """
         raise NotImplementedError
 
-    def attend(self, query, keys, values, mask=None):
+    def attend(self, query, keys, values, mask=None, coverage=None):
         """Attends with precomputed keys.
 
         Args:
@@ -98,6 +109,8 @@ class BaseAttention(keras.layers.Layer):
             keys: `[B, S, K]` from `compute_keys(values)`.
             values: `[B, S, M]`, the memory.
             mask: optional `[B, S]` bool, `True` on real memory positions.
+            coverage: `[B, S]` summed previous weights; required by, and only
+                accepted by, a layer built with `coverage=True` and a 2-D query.
 
         Returns:
             `(context, weights)`: `[B, M]` and `[B, S]` for a 2-D query,
@@ -115,7 +128,14 @@ class BaseAttention(keras.layers.Layer):
         q = ops.cast(query, "float32")
         if rank == 2:
             q = ops.expand_dims(q, 1)
-        scores = self.score(q, keys)  # [B, T, S]
+        if self.coverage:
+            if coverage is None or rank != 2:
+                raise ValueError(
+                    "An attention layer with coverage=True attends one step at a time "
+                    "and needs the coverage of the previous steps. Received: "
+                    f"query.shape={tuple(query.shape)}, coverage={coverage is not None}")
+            coverage = ops.expand_dims(ops.cast(coverage, "float32"), 1)
+        scores = self.score(q, keys, coverage)  # [B, T, S]
         if mask is None:
             weights = ops.softmax(scores, axis=-1)
         else:
@@ -142,6 +162,14 @@ class BaseAttention(keras.layers.Layer):
             batch_and_steps + (memory_shape[-1],),
             batch_and_steps + (memory_shape[1],),
         )
+
+    def _build_coverage(self, shape):
+        if self.coverage:
+            self.coverage_weight = self.add_weight(
+                name="coverage_weight", shape=shape, initializer="zeros")
+
+    def get_config(self):
+        return {**super().get_config(), "coverage": self.coverage}
 
     def _check_built(self):
         if not self.built:
@@ -217,6 +245,7 @@ class LuongAttention(BaseAttention):
                 initializer="glorot_uniform")
         if self.learned_scale:
             self.scale = self.add_weight(name="scale", shape=(), initializer="ones")
+        self._build_coverage(())
         self.built = True
 
     def compute_keys(self, memory):
@@ -226,12 +255,14 @@ class LuongAttention(BaseAttention):
             return ops.matmul(memory, ops.cast(self.kernel, memory.dtype))
         return memory
 
-    def score(self, query, keys):
+    def score(self, query, keys, coverage=None):
         scores = ops.matmul(query, ops.transpose(ops.cast(keys, "float32"), (0, 2, 1)))
         if self.score_mode == "scaled":
             scores = scores * (1.0 / math.sqrt(self.query_size))
         if self.learned_scale:
             scores = scores * ops.cast(self.scale, "float32")
+        if coverage is not None:
+            scores = scores + coverage * ops.cast(self.coverage_weight, "float32")
         return scores
 
     def get_config(self):
@@ -297,6 +328,7 @@ class BahdanauAttention(BaseAttention):
                 name="g", shape=(),
                 initializer=keras.initializers.Constant(math.sqrt(1.0 / self.units)))
             self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        self._build_coverage((self.units,))
         self.built = True
 
     def compute_keys(self, memory):
@@ -304,9 +336,12 @@ class BahdanauAttention(BaseAttention):
         self._check_built()
         return ops.matmul(memory, ops.cast(self.memory_kernel, memory.dtype))
 
-    def score(self, query, keys):
+    def score(self, query, keys, coverage=None):
         processed = ops.matmul(query, ops.cast(self.query_kernel, "float32"))  # [B, T, U]
         hidden = ops.expand_dims(processed, 2) + ops.expand_dims(ops.cast(keys, "float32"), 1)
+        if coverage is not None:
+            hidden = hidden + ops.expand_dims(coverage, -1) * ops.cast(self.coverage_weight,
+                                                                     "float32")
         v = ops.cast(self.v, "float32")
         if self.normalize:
             hidden = hidden + ops.cast(self.bias, "float32")

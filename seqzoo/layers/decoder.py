@@ -8,15 +8,16 @@ from seqzoo.layers.rnn import RNNStack
 ATTENTIONS = (None, "luong", "bahdanau")
 
 
-def make_attention(kind, score="general", units=None, normalize=False, name="attention"):
+def make_attention(kind, score="general", units=None, normalize=False, coverage=False,
+                   name="attention"):
     """Builds the attention mechanism layer named by `kind`."""
     from seqzoo.layers.attention import BahdanauAttention, LuongAttention
 
     if kind == "luong":
         # Luong scores with the query as it is: no size of its own.
-        return LuongAttention(score=score, name=name)
+        return LuongAttention(score=score, coverage=coverage, name=name)
     if kind == "bahdanau":
-        return BahdanauAttention(units, normalize=normalize, name=name)
+        return BahdanauAttention(units, normalize=normalize, coverage=coverage, name=name)
     raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={kind!r}")
 
 
@@ -48,6 +49,8 @@ class RNNDecoder(keras.layers.Layer):
         attention_normalize: Bahdanau's normalized form.
         attention_size: size of the attentional output (default `units`).
         input_feeding: feed the attentional output to the next step.
+        coverage: give the attention the sum of its previous weights
+            (Tu et al., 2016); needs `input_feeding` (the stepwise decoder).
 
     Call arguments:
         inputs: target embeddings `[B, T, E]` (their Keras mask is used).
@@ -66,12 +69,15 @@ class RNNDecoder(keras.layers.Layer):
     def __init__(self, units, num_layers=1, cell="lstm", residual=False, dropout=0.0,
                  use_cudnn="auto", attention=None, attention_score="general",
                  attention_units=None, attention_normalize=False, attention_size=None,
-                 input_feeding=False, **kwargs):
+                 input_feeding=False, coverage=False, **kwargs):
         super().__init__(**kwargs)
         if attention not in ATTENTIONS:
             raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={attention!r}")
         if input_feeding and attention is None:
             raise ValueError("input_feeding=True needs an attention mechanism. Received: attention=None")
+        if coverage and not input_feeding:
+            raise ValueError("coverage=True needs the stepwise decoder. Received: coverage=True, "
+                             "input_feeding=False")
         self.units = units
         self.num_layers = num_layers
         self.cell = cell
@@ -84,13 +90,15 @@ class RNNDecoder(keras.layers.Layer):
         self.attention_normalize = attention_normalize
         self.attention_size = attention_size or units
         self.input_feeding = input_feeding
+        self.coverage = coverage
         self.stack = RNNStack(units, num_layers=num_layers, cell=cell, residual=residual,
                               dropout=dropout, use_cudnn=use_cudnn, name="rnn")
         self.attention_layer = None
         self.combine = None
         if attention is not None:
             self.attention_layer = make_attention(
-                attention, attention_score, attention_units or units, attention_normalize)
+                attention, attention_score, attention_units or units, attention_normalize,
+                coverage)
             self.combine = keras.layers.Dense(
                 self.attention_size, activation="tanh", use_bias=False, name="combine")
         self.output_dropout = keras.layers.Dropout(dropout) if dropout else None
@@ -123,6 +131,8 @@ class RNNDecoder(keras.layers.Layer):
             )
             if self.input_feeding:
                 state["feed"] = ops.zeros((batch, self.attention_size), memory.dtype)
+            if self.coverage:
+                state["coverage"] = ops.zeros((batch, ops.shape(memory)[1]), "float32")
         return state
 
     def step(self, inputs, state, training=False):
@@ -135,13 +145,15 @@ class RNNDecoder(keras.layers.Layer):
         if self.attention is None:
             return h, new_state
         context, weights = self.attention_layer.attend(
-            h, state["keys"], state["memory"], state["mask"])
+            h, state["keys"], state["memory"], state["mask"], coverage=state.get("coverage"))
         output = self.combine(ops.concatenate([h, ops.cast(context, h.dtype)], axis=-1))
         if self.output_dropout is not None:
             output = self.output_dropout(output, training=training)
         new_state["alignment"] = ops.cast(weights, "float32")
         if self.input_feeding:
             new_state["feed"] = output
+        if self.coverage:
+            new_state["coverage"] = state["coverage"] + new_state["alignment"]
         return output, new_state
 
     # -- training ------------------------------------------------------------
@@ -193,4 +205,5 @@ class RNNDecoder(keras.layers.Layer):
             "attention_score": self.attention_score, "attention_units": self.attention_units,
             "attention_normalize": self.attention_normalize,
             "attention_size": self.attention_size, "input_feeding": self.input_feeding,
+            "coverage": self.coverage,
         }

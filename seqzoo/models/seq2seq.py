@@ -50,6 +50,8 @@ class Seq2Seq(SampledTraining, ZooModel):
         input_feeding: feed the previous attentional output to the next
             decoder step (steps through time in training); without it the
             decoder RNN runs fused over the whole target.
+        coverage: the attention also sees how much it attended to each
+            source position so far (Tu et al., 2016); needs `input_feeding`.
         bridge: `"dense"`, `"copy"` or `"zero"`: how encoder final states
             become decoder initial states.
         tie_embeddings: share the target embedding with the output layer.
@@ -88,6 +90,7 @@ class Seq2Seq(SampledTraining, ZooModel):
         attention_units=None,
         attention_normalize=False,
         input_feeding=False,
+        coverage=False,
         bridge="dense",
         tie_embeddings=False,
         num_sampled=None,
@@ -125,7 +128,7 @@ class Seq2Seq(SampledTraining, ZooModel):
             dropout=dropout, use_cudnn=use_cudnn, attention=attention,
             attention_score=attention_score, attention_units=attention_units,
             attention_normalize=attention_normalize, input_feeding=input_feeding,
-            name="decoder")
+            coverage=coverage, name="decoder")
         bridge_layer = Bridge(bridge, decoder_units, decoder_layers,
                               2 if cell == "lstm" else 1, merge_mode, name="bridge")
         if bridge == "copy" and (decoder_units != encoder.output_size
@@ -166,7 +169,7 @@ class Seq2Seq(SampledTraining, ZooModel):
             decoder_units=decoder_units, decoder_layers=decoder_layers, attention=attention,
             attention_score=attention_score, attention_units=attention_units,
             attention_normalize=attention_normalize, input_feeding=input_feeding,
-            bridge=bridge, tie_embeddings=tie_embeddings, num_sampled=num_sampled,
+            coverage=coverage, bridge=bridge, tie_embeddings=tie_embeddings, num_sampled=num_sampled,
             scheduled_sampling=scheduled_sampling, sampling_steps=sampling_steps,
             max_sampling_probability=max_sampling_probability,
         )

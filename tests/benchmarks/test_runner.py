@@ -1,0 +1,190 @@
+"""The benchmark runner writes results.json and results.md that describe the run."""
+
+import datetime
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+import types
+
+import keras
+import pytest
+
+from benchmarks import __main__ as runner
+from benchmarks import common
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BACKEND = keras.backend.backend()
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def _run(out, *args):
+    assert runner.main(["rnn", "--tiny", "--out", str(out), *args]) == 0
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    return data, (out / "results.md").read_text(encoding="utf-8")
+
+
+def _check_context(context):
+    assert context["backend"] == BACKEND
+    assert context["device"]["type"] in ("cpu", "gpu", "tpu") and context["device"]["name"]
+    machine = context["machine"]
+    assert machine["cpu"] and machine["os"] and machine["python"]
+    assert 1 <= machine["available_cpus"] <= machine["logical_cpus"]
+    assert context["versions"]["keras"] == keras.__version__
+    assert "seqzoo" in context["versions"]
+    assert datetime.datetime.fromisoformat(context["date"]).tzinfo is not None
+    assert context["size"] == "tiny"
+    assert context["command"].startswith("python -m benchmarks rnn --tiny")
+
+
+def _check_rate(figures):
+    rate = figures["tokens_per_s"]
+    assert 0 < rate["min"] <= rate["q1"] <= rate["median"] <= rate["q3"] <= rate["max"]
+    assert rate["n"] == 2 and figures["steps_per_run"] >= 1
+
+
+def test_tiny_rnn_run_writes_json_and_markdown(tmp_path):
+    data, md = _run(tmp_path)
+
+    assert data["schema"] == common.SCHEMA
+    (record,) = data["records"]
+    assert record["suite"] == "rnn" and record["name"] == "lstm-bi-2"
+    assert record["config"] == {"cell": "lstm", "bidirectional": True, "num_layers": 2}
+    settings = record["settings"]
+    assert (settings["batch"], settings["length"], settings["input"], settings["hidden"]) == (4, 5, 8, 8)
+    assert settings["threads"]["available_cpus"] >= 1
+    _check_context(record["context"])
+    _check_rate(record["results"]["seqzoo"])
+    if HAS_TORCH:
+        _check_rate(record["results"]["torch"])
+        ratio = record["ratio"]
+        assert 0 < ratio["min"] <= ratio["median"] <= ratio["max"]
+        assert ratio["of_medians"] > 0 and ratio["of_best"] > 0
+        assert settings["threads"]["torch"] >= 1
+    else:
+        assert "torch" not in record["results"] and record["ratio"] is None
+
+    assert "## rnn:" in md
+    assert "| LSTM | bi | 2 |" in md
+    assert record["context"]["machine"]["cpu"] in md
+    assert f"keras {keras.__version__}" in md
+    assert f"Keras backend: {BACKEND}" in md
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="the torch backend needs torch")
+def test_rnn_run_without_torch_skips_the_comparison(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails
+    data, md = _run(tmp_path, "--set", "configs=gru-uni-1")
+
+    (record,) = data["records"]
+    assert record["name"] == "gru-uni-1"
+    assert set(record["results"]) == {"seqzoo"}
+    assert record["ratio"] is None
+    assert record["torch_skipped"] == "torch is not installed"
+    assert "No torch comparison: torch is not installed." in md
+    assert "| GRU | uni | 1 |" in md
+
+
+def test_rerun_keeps_records_of_other_suites(tmp_path):
+    fake = types.SimpleNamespace(TITLE="fake", describe=lambda rows: "", table=lambda rows: "| x |")
+    context = {"date": "2026-01-01T00:00:00+00:00", "backend": "jax",
+               "device": {"type": "cpu", "name": "cpu", "count": 1},
+               "machine": common.machine_info(), "versions": {"keras": "3"}}
+    suites = {"fake": fake, "other": fake}
+    common.write_results(tmp_path, [{"suite": "fake", "context": context, "n": 1}], suites)
+    common.write_results(tmp_path, [{"suite": "other", "context": context, "n": 2}], suites)
+    common.write_results(tmp_path, [{"suite": "fake", "context": context, "n": 3}], suites)
+
+    records = common.read_records(tmp_path)
+    assert [(r["suite"], r["n"]) for r in records] == [("other", 2), ("fake", 3)]
+    md = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert md.index("## other") < md.index("## fake")
+
+
+def test_summary_statistics():
+    summary = common.summarize([4.0, 1.0, 3.0, 2.0])
+    assert summary == {"median": 2.5, "min": 1.0, "max": 4.0, "q1": 1.75, "q3": 3.25, "n": 4}
+    rate = common.scale(summary, 10.0)
+    assert (rate["min"], rate["median"], rate["max"]) == (2.5, 4.0, 10.0)
+
+
+def test_interleaved_alternates_the_order():
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    rounds = common.interleaved(fns, warmup=1, repeats=3, max_others=float("inf"))
+    assert rounds.calls == {"a": 1, "b": 1}
+    assert len(rounds.seconds["a"]) == len(rounds.seconds["b"]) == len(rounds.others) == 3
+    assert rounds.clean == rounds.kept() == [0, 1, 2]
+    # warm-up and calibration, then rounds a b | b a | a b
+    assert calls[4:] == ["a", "b", "b", "a", "a", "b"]
+
+
+def test_interleaved_times_busy_rounds_again():
+    # No cores to spare: every round counts as busy, so it runs max_rounds
+    # and then reports them all.
+    rounds = common.interleaved({"a": lambda: None}, warmup=0, repeats=2, max_others=-1.0)
+    assert len(rounds.others) == 8 and rounds.clean == []
+    assert rounds.kept() == list(range(8))
+    assert rounds.summary("a")["n"] == 8
+
+
+def test_overrides_are_typed_and_checked():
+    settings = {"batch": 64, "min_run_s": 0.05, "configs": ["lstm-uni-1"], "torch": "auto"}
+    new, used = common.apply_overrides(
+        "rnn", settings, ["batch=8", "rnn.configs=gru-bi-2,lstm-uni-1", "min_run_s=0", "decode.beam=4"]
+    )
+    assert new == {"batch": 8, "min_run_s": 0.0, "configs": ["gru-bi-2", "lstm-uni-1"], "torch": "auto"}
+    assert "decode.beam=4" not in used
+    with pytest.raises(ValueError, match="batch='eight'"):
+        common.apply_overrides("rnn", settings, ["batch=eight"])
+    with pytest.raises(ValueError, match="Unknown setting 'bach'"):
+        common.apply_overrides("rnn", settings, ["rnn.bach=8"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["nope"], "Unknown suite"),
+        (["rnn", "--tiny", "--set", "bach=8"], "bach=8"),
+        (["rnn", "--tiny", "--set", "configs=lstm-sideways-1"], "lstm-sideways-1"),
+    ],
+)
+def test_bad_arguments_are_named(tmp_path, argv, message):
+    with pytest.raises((SystemExit, ValueError), match=message):
+        runner.main([*argv, "--out", str(tmp_path)])
+    assert not (tmp_path / "results.json").exists()
+
+
+NO_TENSORFLOW = textwrap.dedent(
+    """
+    import sys
+
+    # As if TensorFlow were not installed: `import tensorflow` fails and
+    # importlib.util.find_spec("tensorflow") is None (torch asks that).
+    sys.modules["tensorflow"] = None
+    from benchmarks.__main__ import main
+
+    # torch=off: importing torch takes longer than the rest, and does not use the backend.
+    assert main(["rnn", "--tiny", "--backend", "jax", "--set", "configs=gru-uni-1",
+                 "--set", "torch=off", "--out", sys.argv[1]]) == 0
+    assert sys.modules["tensorflow"] is None
+    assert not [name for name in sys.modules if name.startswith("tensorflow.")]
+    """
+)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax")
+def test_runs_on_jax_without_tensorflow(tmp_path):
+    # The GPU machines have JAX and torch but no TensorFlow.
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW, str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (record,) = common.read_records(tmp_path)
+    assert record["context"]["backend"] == "jax"
+    assert record["results"]["seqzoo"]["tokens_per_s"]["median"] > 0
