@@ -10,6 +10,7 @@ from seqzoo import data, decoding, layers, losses, metrics, models, text  # noqa
 from seqzoo.models import create, list_models, load  # noqa: E402,F401
 from seqzoo.errors import (  # noqa: E402,F401
     DataError,
+    InputError,
     SeqzooError,
     TokenizerError,
     VocabularyError,

@@ -55,6 +55,9 @@ def build_parser():
     info.set_defaults(func=_info)
     listing = commands.add_parser("list", help="list the model presets of the zoo")
     listing.set_defaults(func=_list)
+    from seqzoo.demos.options import add_parser as add_demo_parser
+
+    add_demo_parser(commands)
     return parser
 
 
@@ -71,6 +74,7 @@ def main(argv=None):
     try:
         return args.func(args)
     except (SeqzooError, FileNotFoundError) as e:
+        # Bad input (files, words, options): one line, no traceback.
         print(f"seqzoo {args.command}: error: {e}", file=sys.stderr)
         return 2
 

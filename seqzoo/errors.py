@@ -34,3 +34,7 @@ class VocabularyError(SeqzooError, ValueError):
 
 class TokenizerError(SeqzooError, ValueError):
     """A tokenizer model is missing, corrupt or cannot be trained as asked."""
+
+
+class InputError(SeqzooError, ValueError):
+    """Bad input from the user: a word, an option, a path that cannot be used."""

@@ -46,6 +46,9 @@ class CompiledFunction:
         if backend == "tensorflow":
             import tensorflow as tf
 
+            # One graph per static setting and input shape is expected here;
+            # TF's retracing warning would only be noise.
+            tf.get_logger().setLevel("ERROR")
             return tf.function(bound, autograph=False, reduce_retracing=True)
         if backend == "jax":
             import jax

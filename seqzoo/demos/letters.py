@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from seqzoo.errors import DataError
+from seqzoo.errors import DataError, InputError
 from seqzoo.io import atomic_write
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
@@ -114,7 +114,7 @@ def load_split(directory, split):
 
 
 def check_words(words, vocabulary):
-    """Raises ValueError naming each word with characters outside `vocabulary`."""
+    """Raises `InputError` naming each word with characters outside `vocabulary`."""
     problems = []
     for word in words:
         bad = sorted({c for c in word if c not in vocabulary})
@@ -123,7 +123,7 @@ def check_words(words, vocabulary):
         elif bad:
             problems.append(f"{word!r} has {', '.join(repr(c) for c in bad)}")
     if problems:
-        raise ValueError("cannot sort these words: " + "; ".join(problems) +
+        raise InputError("cannot sort these words: " + "; ".join(problems) +
                          f". The model knows only the letters {''.join(sorted(vocabulary))!r}.")
 
 

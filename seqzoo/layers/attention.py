@@ -38,6 +38,13 @@ def _check_bool(name, value):
 
 
 @keras.saving.register_keras_serializable(package="seqzoo")
+def _softmax(scores):
+    # Written out: a one-word source gives a softmax over a single position,
+    # which is right here but makes keras.ops.softmax warn at every call.
+    exp = ops.exp(scores - ops.max(scores, axis=-1, keepdims=True))
+    return exp / ops.sum(exp, axis=-1, keepdims=True)
+
+
 class BaseAttention(keras.layers.Layer):
     """Base class of the attention mechanisms: masked softmax over memory positions.
 
@@ -137,11 +144,11 @@ class BaseAttention(keras.layers.Layer):
             coverage = ops.expand_dims(ops.cast(coverage, "float32"), 1)
         scores = self.score(q, keys, coverage)  # [B, T, S]
         if mask is None:
-            weights = ops.softmax(scores, axis=-1)
+            weights = _softmax(scores)
         else:
             real = ops.expand_dims(ops.cast(mask, "bool"), 1)  # [B, 1, S]
             scores = ops.where(real, scores, ops.cast(_MASKED_SCORE, "float32"))
-            weights = ops.softmax(scores, axis=-1) * ops.cast(real, "float32")
+            weights = _softmax(scores) * ops.cast(real, "float32")
         context = ops.matmul(weights, ops.cast(values, "float32"))  # [B, T, M]
         if rank == 2:
             weights = ops.squeeze(weights, 1)

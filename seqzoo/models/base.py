@@ -127,6 +127,30 @@ class ZooModel(keras.Model):
         return cls(**config)
 
 
+def save_model(model, path):
+    """Saves a model to a `.keras` file atomically.
+
+    The archive is written beside `path` under a temporary name and renamed
+    over it only when complete, so a crash never leaves a half-written file
+    in place of the last good one.
+    """
+    import os
+    import tempfile
+
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=directory)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def sequence_inputs(vocab_size=None, embedding_dim=None, input_dim=None, mask_value=None,
                     batch_size=None, name="embedding"):
     """The input block shared by the RNN models: token ids or feature vectors.

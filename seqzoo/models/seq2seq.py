@@ -320,8 +320,6 @@ class Seq2Seq(SampledTraining, ZooModel):
             max_length = 2 * source_ids.shape[1] + 10
         check_positive_int("max_length", max_length)
         check_positive_int("beam_size", beam_size)
-        if method == "beam" and beam_size == 1 and coverage_penalty == 0:
-            method = "greedy" if n_best == 1 and length_penalty == 0 else method
         uniforms = keras.random.uniform((max_length, source_ids.shape[0]), seed=seed)
         result = self._search_fn(
             source_ids, uniforms, method=method, max_length=int(max_length),
