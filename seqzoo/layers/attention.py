@@ -37,7 +37,6 @@ def _check_bool(name, value):
         raise ValueError(f"Expected {name} to be a bool. Received: {name}={value!r}")
 
 
-@keras.saving.register_keras_serializable(package="seqzoo")
 def _softmax(scores):
     # Written out: a one-word source gives a softmax over a single position,
     # which is right here but makes keras.ops.softmax warn at every call.
@@ -45,6 +44,7 @@ def _softmax(scores):
     return exp / ops.sum(exp, axis=-1, keepdims=True)
 
 
+@keras.saving.register_keras_serializable(package="seqzoo")
 class BaseAttention(keras.layers.Layer):
     """Base class of the attention mechanisms: masked softmax over memory positions.
 
