@@ -1,0 +1,130 @@
+"""The letter-sorting demo: data, learning, and the command end to end."""
+
+import filecmp
+import json
+import os
+
+import numpy as np
+import pytest
+
+from seqzoo.cli import main
+from seqzoo.demos import letters
+from seqzoo.demos.sort import SHIPPED_DATA, LetterBatches, accuracy_by_length, build_model, train
+from seqzoo.errors import DataError
+from seqzoo.text import CharTokenizer
+
+
+def test_generator_is_deterministic_and_made_the_shipped_data(tmp_path):
+    letters.make_data(tmp_path / "a", seed=0)
+    letters.make_data(tmp_path / "b", seed=0)
+    letters.make_data(tmp_path / "c", seed=1)
+    names = sorted(os.listdir(tmp_path / "a"))
+    assert len(names) == 6
+    for name in names:
+        assert filecmp.cmp(tmp_path / "a" / name, tmp_path / "b" / name, shallow=False)
+        # The shipped files are exactly what the defaults regenerate.
+        assert filecmp.cmp(tmp_path / "a" / name, os.path.join(SHIPPED_DATA, name),
+                           shallow=False)
+    assert not filecmp.cmp(tmp_path / "a" / names[0], tmp_path / "c" / names[0], shallow=False)
+
+
+def test_shipped_data_has_the_documented_shape():
+    train_words, train_targets = letters.load_split(SHIPPED_DATA, "train")
+    test_words, _ = letters.load_split(SHIPPED_DATA, "test")
+    assert len(train_words) == 10000 and len(test_words) == 2000
+    assert {len(w) for w in train_words} == set(range(1, 9))
+    assert all(t == "".join(sorted(w)) for w, t in zip(train_words, train_targets))
+    # Held-out words of 3 letters or more were never seen in training.
+    seen = set(train_words)
+    assert not [w for w in test_words if len(w) >= 3 and w in seen]
+
+
+def test_other_length_ranges_and_sizes(tmp_path):
+    counts = letters.make_data(tmp_path, min_length=15, max_length=20,
+                               sizes={"train": 50, "dev": 5, "test": 7}, seed=3)
+    assert counts == {"train": 50, "dev": 5, "test": 7}
+    words, _ = letters.load_split(tmp_path, "train")
+    assert len(words) == 50 and all(15 <= len(w) <= 20 for w in words)
+
+
+def test_bad_data_files_name_file_and_line(tmp_path):
+    letters.make_data(tmp_path, sizes={"train": 5, "dev": 2, "test": 2})
+    target = tmp_path / "letters_target.txt"
+    lines = target.read_text().splitlines()
+    lines[2] = "zyx"
+    target.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"letters_target\.txt:3: .*not the sorted source"):
+        letters.load_split(tmp_path, "train")
+    with pytest.raises(FileNotFoundError, match="--make-data"):
+        letters.load_split(tmp_path / "nothing", "train")
+
+
+def test_augmented_batches_shuffle_letters_but_keep_targets():
+    tok = CharTokenizer.build([letters.ALPHABET])
+    words = ["abcdef", "ghijkl", "mnopqr"] * 4
+    batches = LetterBatches(words, ["".join(sorted(w)) for w in words], tok, 4, seed=0,
+                            augment=True)
+    first = [batches[i] for i in range(len(batches))]
+    batches.on_epoch_end()
+    second = [batches[i] for i in range(len(batches))]
+    sources = lambda bs: sorted(map(tuple, np.concatenate([b[0]["source_ids"] for b in bs])))  # noqa: E731
+    targets = lambda bs: sorted(map(tuple, np.concatenate([b[1] for b in bs])))  # noqa: E731
+    assert targets(first) == targets(second)
+    assert sources(first) != sources(second)
+    # Every source is a permutation of its word.
+    for batch in first:
+        for src, tgt in zip(batch[0]["source_ids"], batch[1]):
+            assert sorted(src[src > 0]) == sorted(tgt[tgt > 3])
+
+
+def test_the_demo_model_learns_short_words_quickly():
+    tok = CharTokenizer.build([letters.ALPHABET])
+    rng = np.random.default_rng(0)
+    words = letters.random_words(3000, 1, 4, rng)
+    model = build_model("seq2seq_luong", tok, units=32, embedding_dim=16, seed=0)
+    train(model, words, [letters.sort_letters(w) for w in words], epochs=4, batch_size=64,
+          learning_rate=0.01, seed=0, augment=True, verbose=0)
+    held_out = letters.random_words(300, 1, 4, np.random.default_rng(1), exclude=words)
+    table = accuracy_by_length(model, held_out)
+    correct = sum(c for c, _ in table.values())
+    # Chance is about 0 for words of several letters; the model should be far above.
+    assert correct / len(held_out) > 0.6
+
+
+def test_command_trains_saves_draws_and_sorts(tmp_path, capsys):
+    out = tmp_path / "run"
+    data = tmp_path / "data"
+    status = main(["demo", "sort", "--min-length", "1", "--max-length", "4",
+                   "--data-dir", str(data), "--train-size", "400", "--epochs", "1",
+                   "--units", "8", "--embedding-dim", "8", "--eval-max-length", "5",
+                   "--out", str(out), "--quiet"])
+    assert status == 0
+    text = capsys.readouterr().out
+    assert "Exact match by word length" in text and "hello ->" in text
+    for name in ("model.keras", "accuracy_by_length.png", "attention.png", "results.json"):
+        assert (out / name).stat().st_size > 0
+    with open(out / "results.json") as f:
+        record = json.load(f)
+    by_length = record["models"]["seq2seq_luong"]["by_length"]
+    assert sorted(map(int, by_length)) == [1, 2, 3, 4, 5]
+
+    assert main(["demo", "sort", "--model-path", str(out), "abc", "zoo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("abc -> ") and lines[1].startswith("zoo -> ")
+
+
+def test_compare_then_words_outside_the_vocabulary_get_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["demo", "sort", "--compare", "--max-length", "3", "--data-dir",
+                 str(tmp_path / "d"), "--train-size", "100", "--epochs", "1", "--units", "4",
+                 "--embedding-dim", "4", "--eval-max-length", "3", "--out", str(out),
+                 "--quiet"]) == 0
+    table = capsys.readouterr().out.split("Exact match by word length")[1]
+    assert "seq2seq_basic" in table.splitlines()[1] and "seq2seq_luong" in table.splitlines()[1]
+    assert main(["demo", "sort", "--model-path", str(out), "hello", "Héllo", "a1"]) == 2
+    err = capsys.readouterr().err
+    assert "'Héllo' has 'H', 'é'" in err and "'a1' has '1'" in err
+    assert main(["demo", "sort", "--model-path", str(tmp_path / "missing"), "abc"]) == 2
+    assert "no saved model" in capsys.readouterr().err
+    assert main(["demo", "sort", "abc"]) == 2
+    assert "need --model-path" in capsys.readouterr().err
