@@ -42,6 +42,8 @@ def add_parser(commands):
     p.add_argument("--units", type=int, default=64, help="encoder units per direction")
     p.add_argument("--embedding-dim", type=int, default=32)
     p.add_argument("--beam-size", type=int, default=1, help="1 = greedy search")
+    p.add_argument("--coverage", action="store_true",
+                   help="coverage attention (with seq2seq_luong_feed or seq2seq_bahdanau)")
     p.add_argument("--no-augment", action="store_true",
                    help="do not shuffle the letters of training words each epoch")
     p.add_argument("--out", default=os.path.join("runs", "sort"), help="output folder")

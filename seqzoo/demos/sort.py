@@ -64,14 +64,15 @@ class LetterBatches(keras.utils.PyDataset):
         self._build()
 
 
-def build_model(name, tokenizer, units, embedding_dim, seed):
+def build_model(name, tokenizer, units, embedding_dim, seed, coverage=False):
     import seqzoo
 
     keras.utils.set_random_seed(seed)
+    extra = {"coverage": True} if coverage else {}
     return seqzoo.create(name, source_vocab_size=tokenizer.vocab_size,
                          target_vocab_size=tokenizer.vocab_size, units=units,
                          embedding_dim=embedding_dim, num_layers=1,
-                         source_tokenizer=tokenizer, target_tokenizer=tokenizer)
+                         source_tokenizer=tokenizer, target_tokenizer=tokenizer, **extra)
 
 
 def train(model, sources, targets, epochs, batch_size, learning_rate, seed, augment, verbose):
@@ -238,7 +239,11 @@ def run(args):
     verbose = 2 if args.quiet else 1
     for name in names:
         print(f"\n== {name}: {args.epochs} epochs ==")
-        model = build_model(name, tokenizer, args.units, args.embedding_dim, args.seed)
+        coverage = args.coverage and name != "seq2seq_basic"
+        if coverage and name == "seq2seq_luong":
+            raise InputError("--coverage needs a stepwise decoder: use --model "
+                             "seq2seq_luong_feed or seq2seq_bahdanau")
+        model = build_model(name, tokenizer, args.units, args.embedding_dim, args.seed, coverage)
         seconds, history = train(model, train_words, [sort_letters(w) for w in train_words],
                                  args.epochs, args.batch_size, args.learning_rate, args.seed,
                                  not args.no_augment, verbose)
