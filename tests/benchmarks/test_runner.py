@@ -54,7 +54,8 @@ def test_tiny_rnn_run_writes_json_and_markdown(tmp_path):
     assert record["suite"] == "rnn" and record["name"] == "lstm-bi-2"
     assert record["config"] == {"cell": "lstm", "bidirectional": True, "num_layers": 2}
     settings = record["settings"]
-    assert (settings["batch"], settings["length"], settings["input"], settings["hidden"]) == (4, 5, 8, 8)
+    shape = (settings["batch"], settings["length"], settings["input"], settings["hidden"])
+    assert shape == (4, 5, 8, 8)
     assert settings["threads"]["available_cpus"] >= 1
     _check_context(record["context"])
     _check_rate(record["results"]["seqzoo"])
@@ -134,9 +135,13 @@ def test_interleaved_times_busy_rounds_again():
 def test_overrides_are_typed_and_checked():
     settings = {"batch": 64, "min_run_s": 0.05, "configs": ["lstm-uni-1"], "torch": "auto"}
     new, used = common.apply_overrides(
-        "rnn", settings, ["batch=8", "rnn.configs=gru-bi-2,lstm-uni-1", "min_run_s=0", "decode.beam=4"]
+        "rnn",
+        settings,
+        ["batch=8", "rnn.configs=gru-bi-2,lstm-uni-1", "min_run_s=0", "decode.beam=4"],
     )
-    assert new == {"batch": 8, "min_run_s": 0.0, "configs": ["gru-bi-2", "lstm-uni-1"], "torch": "auto"}
+    assert new == {
+        "batch": 8, "min_run_s": 0.0, "configs": ["gru-bi-2", "lstm-uni-1"], "torch": "auto"
+    }
     assert "decode.beam=4" not in used
     with pytest.raises(ValueError, match="batch='eight'"):
         common.apply_overrides("rnn", settings, ["batch=eight"])
