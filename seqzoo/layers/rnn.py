@@ -39,6 +39,9 @@ class RNNStack(keras.layers.Layer):
             size matches).
         dropout: dropout rate applied between layers (not after the last).
         use_cudnn: `"auto"`, `True` or `False`, passed to the Keras layers.
+        unroll: unroll the time loop (Keras `unroll`): faster for short
+            fixed-length sequences on the TensorFlow CPU backend, slower on
+            JAX, and not the cuDNN path; off by default.
         stateful: keep each batch's final states as the next batch's initial
             states (needs a fixed batch size; unidirectional only).
         kernel_initializer, recurrent_initializer: passed to the Keras
@@ -70,6 +73,7 @@ class RNNStack(keras.layers.Layer):
         dropout=0.0,
         use_cudnn="auto",
         stateful=False,
+        unroll=False,
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         **kwargs,
@@ -95,6 +99,7 @@ class RNNStack(keras.layers.Layer):
             )
         self.use_cudnn = use_cudnn
         self.stateful = stateful
+        self.unroll = unroll
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
         self.supports_masking = True
@@ -115,6 +120,7 @@ class RNNStack(keras.layers.Layer):
             zero_output_for_mask=True,
             use_cudnn=self.use_cudnn,
             stateful=self.stateful,
+            unroll=self.unroll,
             kernel_initializer=self.kernel_initializer,
             recurrent_initializer=self.recurrent_initializer,
             name=name,
@@ -232,6 +238,7 @@ class RNNStack(keras.layers.Layer):
                 "dropout": self.dropout,
                 "use_cudnn": self.use_cudnn,
                 "stateful": self.stateful,
+                "unroll": self.unroll,
                 "kernel_initializer": keras.initializers.serialize(
                     keras.initializers.get(self.kernel_initializer)
                 ),

@@ -1,0 +1,1 @@
+"""seqzoo benchmarks: `python -m benchmarks [SUITE ...]`; see benchmarks/README.md."""

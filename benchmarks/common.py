@@ -1,0 +1,460 @@
+"""What every benchmark suite shares: timing, the machine's description, result files.
+
+Nothing here imports a Keras backend at module level: the runner picks the
+backend first, and a machine without TensorFlow (the GPU machines) must be
+able to run every suite on JAX or PyTorch.
+"""
+
+import datetime
+import importlib.metadata
+import json
+import math
+import os
+import pathlib
+import platform
+import time
+
+# Distribution names whose versions go with every figure; the first of each
+# group that is installed is reported.
+LIBRARIES = (
+    ("keras",),
+    ("tensorflow", "tensorflow-cpu", "tf-nightly"),
+    ("jax",),
+    ("jaxlib",),
+    ("torch",),
+    ("numpy",),
+    ("seqzoo",),
+)
+
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+SCHEMA = 1
+
+
+# --- timing -----------------------------------------------------------------
+
+
+def quantile(values, q):
+    """Linear-interpolated quantile `q` in [0, 1] of a non-empty sequence."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    low, high = math.floor(pos), math.ceil(pos)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def summarize(values):
+    """Median and spread of repeated measurements.
+
+    Returns:
+        A dict with `median`, `min`, `max`, `q1`, `q3` (quartiles) and `n`.
+    """
+    if not values:
+        raise ValueError("Expected at least one measurement. Received: values=[]")
+    return {
+        "median": quantile(values, 0.5),
+        "min": min(values),
+        "max": max(values),
+        "q1": quantile(values, 0.25),
+        "q3": quantile(values, 0.75),
+        "n": len(values),
+    }
+
+
+def scale(summary, factor):
+    """A summary of `factor / x`, e.g. step seconds to tokens per second.
+
+    `factor / x` reverses the order, so min and max (and the quartiles) swap.
+    """
+    return {
+        "median": factor / summary["median"],
+        "min": factor / summary["max"],
+        "max": factor / summary["min"],
+        "q1": factor / summary["q3"],
+        "q3": factor / summary["q1"],
+        "n": summary["n"],
+    }
+
+
+def _seconds_per_call(fn, calls):
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def _busy_cpu_seconds():
+    """CPU seconds all processes (and the hypervisor's steal) have used; None without /proc."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            values = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class OthersMeter:
+    """Measures how many cores other processes kept busy while a block ran.
+
+    `/proc/stat` counts in clock ticks (10 ms), so a window of a few hundred
+    milliseconds tells an idle machine (about 0) from one running another
+    busy process (about 1 core).
+    """
+
+    def __enter__(self):
+        self._busy = _busy_cpu_seconds()
+        self._own = time.process_time()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self._wall
+        busy = _busy_cpu_seconds()
+        if self._busy is None or busy is None or wall <= 0:
+            self.cores = 0.0
+        else:
+            others = (busy - self._busy) - (time.process_time() - self._own)
+            self.cores = max(0.0, others / wall)
+        return False
+
+
+class Rounds:
+    """What `interleaved` measured.
+
+    Attributes:
+        seconds: dict name -> list (one per round) of seconds per call.
+        calls: dict name -> calls per timed run.
+        others: list (one per round) of cores other processes used meanwhile.
+        clean: list of the indices of rounds without such contention.
+    """
+
+    def __init__(self, names, calls):
+        self.seconds = {name: [] for name in names}
+        self.calls = calls
+        self.others = []
+        self.clean = []
+
+    def kept(self, minimum=3):
+        """Indices of the rounds to report: the clean ones when there are
+        at least `minimum` of them, else all."""
+        if len(self.clean) >= minimum or len(self.clean) == len(self.others):
+            return list(self.clean)
+        return list(range(len(self.others)))
+
+    def summary(self, name, minimum=3):
+        return summarize([self.seconds[name][i] for i in self.kept(minimum)])
+
+
+def interleaved(
+    fns, warmup, repeats, min_run_s=0.0, max_rounds=None, max_others=0.5, max_seconds=None
+):
+    """Times several functions in alternating rounds, on a possibly shared machine.
+
+    Each function is called `warmup` times untimed (compilation, caches),
+    then every round times one run of each. A run is as many calls as make
+    it last about `min_run_s` (at least one), so fast GPU steps are not
+    lost in timer noise. The order is reversed every other round so that
+    machine noise and whatever one library leaves behind (spinning thread
+    pools, caches) fall on all of them alike.
+
+    Other processes do not slow all libraries alike: a pool of OpenMP
+    threads that wait for each other at every barrier (torch) loses far
+    more to one busy neighbour than a work-stealing pool (TensorFlow). So
+    rounds during which other processes kept more than `max_others` cores
+    busy do not count, and rounds go on until `repeats` clean ones,
+    `max_rounds` in all, or `max_seconds` of rounds.
+
+    Args:
+        fns: dict of name -> function of no arguments; each must block until
+            its work is done (return a host value).
+        warmup: untimed calls per function.
+        repeats: wanted number of clean rounds.
+        min_run_s: shortest wanted duration of one timed run.
+        max_rounds: most rounds in all (default `4 * repeats`).
+        max_others: cores other processes may use during a clean round.
+        max_seconds: stop starting rounds after this long (default: no limit).
+
+    Returns:
+        A `Rounds`.
+    """
+    if repeats < 1:
+        raise ValueError(f"Expected repeats >= 1. Received: repeats={repeats!r}")
+    max_rounds = max(repeats, max_rounds or 4 * repeats)
+    names = list(fns)
+    calls = {}
+    for name in names:
+        for _ in range(warmup):
+            fns[name]()
+        one = _seconds_per_call(fns[name], 1)
+        calls[name] = max(1, math.ceil(min_run_s / one)) if one > 0 else 1
+    rounds = Rounds(names, calls)
+    start = time.perf_counter()
+    for r in range(max_rounds):
+        if len(rounds.clean) >= repeats:
+            break
+        if r and max_seconds is not None and time.perf_counter() - start > max_seconds:
+            break
+        with OthersMeter() as meter:
+            for name in names if r % 2 == 0 else reversed(names):
+                rounds.seconds[name].append(_seconds_per_call(fns[name], calls[name]))
+        rounds.others.append(meter.cores)
+        if meter.cores <= max_others:
+            rounds.clean.append(r)
+    return rounds
+
+
+# --- the machine --------------------------------------------------------------
+
+
+def available_cpus():
+    """CPUs this process may run on (what TensorFlow, XLA and torch default to)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _cpuinfo():
+    try:
+        return pathlib.Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_model():
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib():
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def machine_info():
+    """The host: CPU, cores, memory, OS, Python."""
+    flags = next(
+        (line for line in _cpuinfo().splitlines() if line.startswith("flags")), ""
+    ).split()
+    return {
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "available_cpus": available_cpus(),
+        "memory_gib": _memory_gib(),
+        "virtualized": "hypervisor" in flags,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def device_info(backend):
+    """The device Keras computes on with `backend`: `{"type", "name", "count"}`.
+
+    Imports only the backend's own library.
+    """
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            name = details.get("device_name", gpus[0].name)
+            return {"type": "gpu", "name": name, "count": len(gpus)}
+    elif backend == "jax":
+        import jax
+
+        devices = jax.devices()
+        if devices[0].platform != "cpu":
+            kind = "tpu" if devices[0].platform == "tpu" else "gpu"
+            return {"type": kind, "name": devices[0].device_kind, "count": len(devices)}
+    elif backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            name = torch.cuda.get_device_name(0)
+            return {"type": "gpu", "name": name, "count": torch.cuda.device_count()}
+    return {"type": "cpu", "name": cpu_model(), "count": 1}
+
+
+def library_versions():
+    """Installed versions of the libraries that matter, read without importing them."""
+    versions = {}
+    for names in LIBRARIES:
+        for name in names:
+            try:
+                versions[name] = importlib.metadata.version(name)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return versions
+
+
+def run_context(backend, note=None):
+    """What every figure of one run is recorded with."""
+    context = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "backend": backend,
+        "device": device_info(backend),
+        "machine": machine_info(),
+        "versions": library_versions(),
+    }
+    if note:
+        context["note"] = note
+    return context
+
+
+# --- settings -------------------------------------------------------------------
+
+
+def _parse_value(key, text, default):
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"Expected true or false for {key}. Received: {key}={text!r}")
+    if isinstance(default, (list, tuple)):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    for kind in (int, float):
+        if isinstance(default, kind):
+            try:
+                return kind(text)
+            except ValueError:
+                raise ValueError(
+                    f"Expected {kind.__name__} for {key}. Received: {key}={text!r}"
+                ) from None
+    return text
+
+
+def apply_overrides(suite, settings, overrides):
+    """Returns `settings` updated by `--set` overrides that concern `suite`.
+
+    Args:
+        suite: the suite's name.
+        settings: the suite's settings dict (not modified).
+        overrides: list of `"key=value"` or `"suite.key=value"` strings; a
+            bare key applies to every suite that has it.
+
+    Returns:
+        `(settings, used)`: the new dict and the set of overrides it used.
+    """
+    settings = dict(settings)
+    used = set()
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"Expected --set KEY=VALUE. Received: {item!r}")
+        prefix, dot, name = key.strip().rpartition(".")
+        if dot and prefix != suite:
+            continue
+        if name not in settings:
+            if dot:
+                raise ValueError(
+                    f"Unknown setting {name!r} of suite {suite!r}; expected one of "
+                    f"{sorted(settings)}. Received: {item!r}"
+                )
+            continue
+        settings[name] = _parse_value(name, text.strip(), settings[name])
+        used.add(item)
+    return settings, used
+
+
+# --- result files ---------------------------------------------------------------
+
+
+def read_records(out_dir):
+    """Records of an earlier results.json in `out_dir`, or `[]`."""
+    path = pathlib.Path(out_dir) / RESULTS_JSON
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return data.get("records", []) if isinstance(data, dict) else []
+
+
+def format_rate(value):
+    """A throughput for a table: 3 significant figures, thousands separated."""
+    if value is None:
+        return "-"
+    digits = max(0, 2 - int(math.floor(math.log10(abs(value))))) if value else 0
+    rounded = round(value, digits)
+    return f"{rounded:,.{digits}f}" if digits else f"{rounded:,.0f}"
+
+
+def describe_context(context):
+    """One Markdown paragraph naming the machine, device, backend, versions and date."""
+    machine = context["machine"]
+    device = context["device"]
+    versions = ", ".join(f"{name} {v}" for name, v in context["versions"].items())
+    where = (
+        f"CPU ({machine['available_cpus']} of {machine['logical_cpus']} cores available)"
+        if device["type"] == "cpu"
+        else f"{device['type'].upper()}: {device['name']} x{device['count']}"
+    )
+    lines = [
+        f"- machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
+        f"{machine['memory_gib']} GiB, {machine['os']}"
+        + (", virtual machine" if machine.get("virtualized") else ""),
+        f"- device: {where}; Keras backend: {context['backend']}",
+        f"- versions: Python {machine['python']}, {versions}",
+        f"- date: {context['date']}; run size: {context.get('size', 'full')}",
+    ]
+    if context.get("note"):
+        lines.append(f"- note: {context['note']}")
+    return "\n".join(lines)
+
+
+def write_results(out_dir, records, suites, command=None):
+    """Writes results.json and results.md into `out_dir`.
+
+    Records of suites that this run did not run are kept from an earlier
+    results.json in the same folder, so suites can be run one at a time.
+
+    Args:
+        out_dir: folder to write into (created if missing).
+        records: this run's records; each has `suite` and `context`.
+        suites: dict of suite name -> suite module, for every suite that
+            may appear in the records (its `TITLE`, `describe` and `table`).
+        command: the command line, recorded with this run's records.
+
+    Returns:
+        The paths written, `(json_path, md_path)`.
+    """
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ran = {record["suite"] for record in records}
+    if command:
+        for record in records:
+            record["context"]["command"] = command
+    kept = [r for r in read_records(out) if r.get("suite") not in ran and r.get("suite") in suites]
+    merged = kept + list(records)
+    json_path = out / RESULTS_JSON
+    json_path.write_text(
+        json.dumps({"schema": SCHEMA, "records": merged}, indent=2) + "\n", encoding="utf-8"
+    )
+    md_path = out / RESULTS_MD
+    md_path.write_text(markdown(merged, suites), encoding="utf-8")
+    return json_path, md_path
+
+
+def markdown(records, suites):
+    """The Markdown report of `records`: one section per suite, in run order."""
+    parts = ["# seqzoo benchmark results\n"]
+    order = list(dict.fromkeys(record["suite"] for record in records))
+    for name in order:
+        suite = suites[name]
+        rows = [r for r in records if r["suite"] == name]
+        parts.append(f"## {name}: {suite.TITLE}\n")
+        contexts = list(
+            {json.dumps(r["context"], sort_keys=True): r["context"] for r in rows}.values()
+        )
+        for context in contexts:
+            parts.append(describe_context(context) + "\n")
+        parts.append(suite.describe(rows) + "\n")
+        parts.append(suite.table(rows) + "\n")
+    return "\n".join(parts)

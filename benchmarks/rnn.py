@@ -1,0 +1,427 @@
+"""Suite `rnn`: training-step throughput of the zoo's LSTM/GRU stacks.
+
+Each configuration (cell, directions, layers) times one training step
+(forward, backward, optimizer update) of `seqzoo.layers.RNNStack` inside a
+compiled Keras model, and, when `torch` is installed, of `torch.nn.LSTM`/
+`GRU` with the same shapes, loss and optimizer, in the same process and
+interleaved with it. Throughput is tokens per second: `batch * length /
+step time`.
+"""
+
+import math
+
+from benchmarks import common
+
+TITLE = "training-step throughput of the RNN stacks"
+
+CELLS = ("lstm", "gru")
+DIRECTIONS = ("uni", "bi")
+CONFIGS = [f"{c}-{d}-{n}" for c in CELLS for d in DIRECTIONS for n in (1, 2)]
+
+_FULL = {
+    "configs": CONFIGS,
+    "batch": 64,
+    "length": 50,
+    "input": 128,
+    "hidden": 256,
+    "learning_rate": 0.01,
+    # "auto" is what `Model.compile` does by default: XLA on JAX, not on TensorFlow.
+    "jit_compile": "auto",
+    "warmup": 3,
+    "repeats": 15,
+    # A timed run repeats the step until it lasts this long (GPU steps are ~1 ms).
+    "min_run_s": 0.05,
+    # Rounds in which other processes kept more than `max_others` cores busy are
+    # timed again, up to `max_rounds` in all (0: 4 x repeats) or `max_seconds`
+    # per configuration; see common.interleaved.
+    "max_rounds": 0,
+    "max_others": 0.5,
+    "max_seconds": 180.0,
+    "torch": "auto",
+    "threads": 0,
+    "seed": 1234,
+}
+
+SETTINGS = {
+    "full": _FULL,
+    "quick": dict(
+        _FULL, configs=["lstm-uni-1", "lstm-bi-2", "gru-uni-1", "gru-bi-2"], batch=32, length=20,
+        warmup=2, repeats=5, max_seconds=5.0,
+    ),
+    "tiny": dict(
+        _FULL, configs=["lstm-bi-2"], batch=4, length=5, input=8, hidden=8, warmup=1, repeats=2,
+        # Millisecond rounds: too short to see other processes, and the figures mean nothing.
+        min_run_s=0.0, max_others=1000.0,
+    ),
+}
+
+
+def parse_config(name):
+    """`"lstm-bi-2"` -> `("lstm", True, 2)`."""
+    parts = name.split("-")
+    if (
+        len(parts) != 3
+        or parts[0] not in CELLS
+        or parts[1] not in DIRECTIONS
+        or not parts[2].isdigit()
+        or int(parts[2]) < 1
+    ):
+        raise ValueError(
+            "Expected a config CELL-DIRECTIONS-LAYERS with CELL in "
+            f"{list(CELLS)}, DIRECTIONS in {list(DIRECTIONS)}, e.g. 'lstm-bi-2'. "
+            f"Received: {name!r}"
+        )
+    return parts[0], parts[1] == "bi", int(parts[2])
+
+
+def _jit_compile(value):
+    if isinstance(value, bool):
+        return value
+    choices = {"auto": "auto", "true": True, "false": False}
+    if str(value).lower() not in choices:
+        raise ValueError(
+            f"Expected jit_compile auto, true or false. Received: jit_compile={value!r}"
+        )
+    return choices[str(value).lower()]
+
+
+def check_settings(s):
+    """Raises `ValueError` naming the first bad setting."""
+    for key in ("batch", "length", "input", "hidden", "repeats"):
+        if not isinstance(s[key], int) or s[key] < 1:
+            raise ValueError(f"Expected a positive integer. Received: {key}={s[key]!r}")
+    if s["torch"] not in ("auto", "on", "off"):
+        raise ValueError(f"Expected torch auto, on or off. Received: torch={s['torch']!r}")
+    _jit_compile(s["jit_compile"])
+    for name in s["configs"]:
+        parse_config(name)
+
+
+def _load_torch(mode):
+    """`torch`, or `None` with the reason when the comparison is skipped."""
+    if mode == "off":
+        return None, "torch=off"
+    try:
+        import torch
+    except ImportError:
+        if mode == "on":
+            raise
+        return None, "torch is not installed"
+    return torch, None
+
+
+def _keras_step(cell, bidirectional, layers, s, use_cudnn="auto"):
+    """A function that runs one Keras training step of the zoo's stack."""
+    import keras
+    import numpy as np
+
+    from seqzoo.layers.rnn import RNNStack
+
+    keras.utils.set_random_seed(s["seed"])
+    stack = RNNStack(
+        s["hidden"], num_layers=layers, cell=cell, bidirectional=bidirectional, use_cudnn=use_cudnn
+    )
+    inputs = keras.Input((s["length"], s["input"]), batch_size=s["batch"])
+    outputs, _ = stack(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        optimizer=keras.optimizers.SGD(s["learning_rate"]),
+        loss="mse",
+        jit_compile=_jit_compile(s["jit_compile"]),
+    )
+    rng = np.random.default_rng(s["seed"])
+    # Tensors made once: the step should not pay for a host-to-device copy.
+    x = keras.ops.convert_to_tensor(
+        rng.standard_normal((s["batch"], s["length"], s["input"]), dtype="float32")
+    )
+    y = keras.ops.zeros((s["batch"], s["length"], stack.output_size))
+    # train_on_batch returns the loss on the host, so the step has finished.
+    return lambda: model.train_on_batch(x, y)
+
+
+def _torch_step(torch, cell, bidirectional, layers, s, device):
+    """A function that runs one PyTorch training step of the same shapes."""
+    torch.manual_seed(s["seed"])
+    kind = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+    rnn = kind(
+        s["input"], s["hidden"], num_layers=layers, bidirectional=bidirectional, batch_first=True
+    ).to(device)
+    optimizer = torch.optim.SGD(rnn.parameters(), lr=s["learning_rate"])
+    out_size = s["hidden"] * (2 if bidirectional else 1)
+    x = torch.randn(s["batch"], s["length"], s["input"], device=device)
+    y = torch.zeros(s["batch"], s["length"], out_size, device=device)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        outputs, _ = rnn(x)
+        loss = torch.nn.functional.mse_loss(outputs, y)
+        loss.backward()
+        optimizer.step()
+        # The loss to the host, as train_on_batch does: the step has finished.
+        return loss.item()
+
+    return step
+
+
+def _set_threads(torch, threads):
+    """Gives torch as many threads as the Keras backend uses (by default one per
+    available CPU, as TensorFlow and XLA do); returns the count."""
+    if torch is None:
+        return None
+    torch.set_num_threads(threads or common.available_cpus())
+    return torch.get_num_threads()
+
+
+def _figures(step, calls, tokens):
+    return {
+        "tokens_per_s": common.scale(step, tokens),
+        "step_ms": {k: (v * 1e3 if k != "n" else v) for k, v in step.items()},
+        "steps_per_run": calls,
+    }
+
+
+def run(settings, context, log=print):
+    """Runs the suite.
+
+    Args:
+        settings: one of `SETTINGS`, possibly overridden.
+        context: `common.run_context(...)`, stored with every record.
+        log: function of one string, for progress lines.
+
+    Returns:
+        A list of records, one per configuration.
+    """
+    s = dict(settings)
+    check_settings(s)
+    backend_threads = _set_backend_threads(context["backend"], s["threads"])
+    torch, skipped = _load_torch(s["torch"])
+    device = context["device"]["type"]
+    torch_device = "cuda" if device == "gpu" else "cpu"
+    if torch is not None and device == "gpu" and not torch.cuda.is_available():
+        torch, skipped = None, "Keras runs on a GPU but torch has no CUDA"
+    if torch is not None and device == "tpu":
+        torch, skipped = None, "no torch on TPU"
+    torch_threads = _set_threads(torch, s["threads"])
+    tokens = s["batch"] * s["length"]
+    records = []
+    for name in s["configs"]:
+        cell, bidirectional, layers = parse_config(name)
+        record = {
+            "suite": "rnn",
+            "name": name,
+            "config": {"cell": cell, "bidirectional": bidirectional, "num_layers": layers},
+            "settings": {
+                k: s[k]
+                for k in (
+                    "batch", "length", "input", "hidden", "learning_rate", "jit_compile",
+                    "warmup", "repeats", "min_run_s", "max_rounds", "max_others", "max_seconds",
+                    "seed",
+                )
+            }
+            | {
+                "optimizer": "SGD",
+                "loss": "MSE against zeros of the sequence output",
+                "threads": {
+                    "available_cpus": common.available_cpus(),
+                    "torch": torch_threads,
+                    "keras_backend": backend_threads,
+                },
+                "torch_device": torch_device if torch is not None else None,
+            },
+            "context": context,
+            "results": {},
+            "ratio": None,
+        }
+        if skipped:
+            record["torch_skipped"] = skipped
+        try:
+            fns = {"seqzoo": _keras_step(cell, bidirectional, layers, s)}
+            if device == "gpu":
+                # Only on a GPU does use_cudnn change the kernel that runs.
+                fns["seqzoo_no_cudnn"] = _keras_step(
+                    cell, bidirectional, layers, s, use_cudnn=False
+                )
+            if torch is not None:
+                fns["torch"] = _torch_step(torch, cell, bidirectional, layers, s, torch_device)
+            rounds = common.interleaved(
+                fns, s["warmup"], s["repeats"], s["min_run_s"],
+                max_rounds=s["max_rounds"] or None, max_others=s["max_others"],
+                max_seconds=s["max_seconds"] or None,
+            )
+        except Exception as error:  # noqa: BLE001 - one failing config must not lose the others
+            record["error"] = f"{type(error).__name__}: {error}"
+            log(f"rnn {name}: FAILED {record['error']}")
+            records.append(record)
+            continue
+        kept = rounds.kept()
+        record["rounds"] = {
+            "total": len(rounds.others),
+            "clean": len(rounds.clean),
+            "kept": len(kept),
+            "others_cores": common.summarize(rounds.others),
+        }
+        record["results"] = {
+            impl: _figures(rounds.summary(impl), rounds.calls[impl], tokens) for impl in fns
+        }
+        if "torch" in fns:
+            # Rounds time both back to back, so their ratio cancels slow machine phases.
+            paired = common.summarize(
+                [rounds.seconds["torch"][i] / rounds.seconds["seqzoo"][i] for i in kept]
+            )
+            zoo, ref = (record["results"][k]["tokens_per_s"] for k in ("seqzoo", "torch"))
+            record["ratio"] = {
+                "median": paired["median"],
+                "min": paired["min"],
+                "max": paired["max"],
+                "of_medians": zoo["median"] / ref["median"],
+                # The fastest run of each: the least touched by other processes.
+                "of_best": zoo["max"] / ref["max"],
+            }
+        log(_progress_line(record))
+        records.append(record)
+    return records
+
+
+def _set_backend_threads(backend, threads):
+    """Sets the Keras backend's CPU threads (0: its default); returns what it uses."""
+    cpus = common.available_cpus()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+            except RuntimeError:
+                raise ValueError(
+                    "TensorFlow has already started, so its threads are fixed; run the "
+                    f"benchmark in a fresh process. Received: threads={threads}"
+                ) from None
+        # 0 means TensorFlow's default: one thread per available CPU.
+        return {
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads() or cpus,
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or cpus,
+        }
+    if backend == "torch":
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        return {"intra_op": torch.get_num_threads()}
+    if threads:
+        raise ValueError(
+            f"Setting threads is supported on tensorflow and torch, not {backend} "
+            f"(XLA uses every available CPU). Received: threads={threads}"
+        )
+    # XLA's CPU client runs on every available CPU.
+    return {"xla": cpus}
+
+
+def _progress_line(record):
+    res = record["results"]
+    parts = [
+        f"{impl} {common.format_rate(r['tokens_per_s']['median'])} tok/s"
+        for impl, r in res.items()
+    ]
+    if record["ratio"]:
+        parts.append(f"ratio {record['ratio']['median']:.2f}")
+    return f"rnn {record['name']}: " + ", ".join(parts)
+
+
+def describe(records):
+    """The settings paragraph of the Markdown report."""
+    s = records[0]["settings"]
+    threads = s["threads"]
+    torch_note = next((r["torch_skipped"] for r in records if r.get("torch_skipped")), None)
+    lines = [
+        f"One training step (forward, backward, SGD update; loss: {s['loss']}) of "
+        f"batch {s['batch']}, length {s['length']}, input {s['input']}, hidden {s['hidden']} "
+        "per direction. Tokens/s = batch x length / step time: median over the timed rounds "
+        f"(up to {s['repeats']} counted, after {s['warmup']} untimed warm-up step(s)), [min-max] "
+        "in brackets. "
+        "seqzoo: `RNNStack` in a `keras.Model`, `compile(jit_compile="
+        f"{s['jit_compile']!r})`, `train_on_batch`. torch: `torch.nn.LSTM`/`GRU` "
+        "(batch_first), `loss.item()` each step. The two alternate round by round in one "
+        "process; ratio = seqzoo / torch tokens/s, median of the per-round ratios [min-max]; "
+        "ratio of best runs = fastest seqzoo run / fastest torch run, the figure least "
+        "touched by other processes on a shared machine.",
+        f"Threads: torch {threads['torch']}, Keras backend "
+        + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in threads["keras_backend"].items())
+        + f"; {threads['available_cpus']} CPUs available.",
+    ]
+    if torch_note:
+        lines.append(f"No torch comparison: {torch_note}.")
+    mean = geometric_mean_ratio(records)
+    if mean is not None:
+        lines.append(f"Geometric mean of the ratios (rows marked * left out): {mean:.2f}.")
+    timed = [r for r in records if r.get("rounds")]
+    if timed:
+        total = sum(r["rounds"]["total"] for r in timed)
+        clean = sum(r["rounds"]["clean"] for r in timed)
+        busy = [r["name"] for r in timed if _contended(r)]
+        lines.append(
+            f"Shared machine: {clean} of {total} rounds ran while other processes kept at most "
+            f"{s['max_others']} cores busy; only those count"
+            + (
+                f", except for {', '.join(busy)} (too few clean rounds: all count, marked *)."
+                if busy
+                else "."
+            )
+        )
+    return "\n\n".join(lines)
+
+
+def _cell(figures):
+    if figures is None:
+        return "-"
+    tps = figures["tokens_per_s"]
+    return (
+        f"{common.format_rate(tps['median'])} "
+        f"[{common.format_rate(tps['min'])}-{common.format_rate(tps['max'])}]"
+    )
+
+
+def table(records):
+    """The Markdown table of the records: one row per configuration."""
+    extra = any("seqzoo_no_cudnn" in r["results"] for r in records)
+    head = ["cell", "directions", "layers", "seqzoo tokens/s"]
+    if extra:
+        head.append("seqzoo use_cudnn=False")
+    head += ["torch tokens/s", "ratio", "ratio of best runs"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in records:
+        c = r["config"]
+        row = [c["cell"].upper(), "bi" if c["bidirectional"] else "uni", str(c["num_layers"])]
+        if _contended(r):
+            row[-1] += " *"
+        if r.get("error"):
+            row += ["failed: " + r["error"].replace("|", "/")[:120]] + ["-"] * (len(head) - 4)
+        else:
+            res = r["results"]
+            row.append(_cell(res.get("seqzoo")))
+            if extra:
+                row.append(_cell(res.get("seqzoo_no_cudnn")))
+            row.append(_cell(res.get("torch")))
+            ratio = r["ratio"]
+            if ratio is None:
+                row += ["-", "-"]
+            else:
+                row += [
+                    f"{ratio['median']:.2f} [{ratio['min']:.2f}-{ratio['max']:.2f}]",
+                    f"{ratio['of_best']:.2f}",
+                ]
+        rows.append("| " + " | ".join(row) + " |")
+    return "\n".join(rows)
+
+
+def _contended(record):
+    rounds = record.get("rounds")
+    return bool(rounds) and rounds["kept"] > rounds["clean"]
+
+
+def geometric_mean_ratio(records):
+    """Geometric mean of the ratios of rows timed on a quiet machine, or `None`."""
+    ratios = [r["ratio"]["median"] for r in records if r.get("ratio") and not _contended(r)]
+    if not ratios:
+        return None
+    return math.exp(sum(math.log(x) for x in ratios) / len(ratios))
