@@ -192,16 +192,17 @@ def load(path, compile=True):
 
     Raises:
         FileNotFoundError: `path` does not exist.
-        ValueError: the file is not a Keras archive or not a seqzoo model.
+        DataError: (a `ValueError`) the file is not a Keras archive or not a
+            seqzoo model; the message names the file.
     """
-    from seqzoo.errors import SeqzooError
+    from seqzoo.errors import DataError, SeqzooError
 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file not found: {path}")
     if not path.endswith(".keras"):
-        raise ValueError(f"{path}: expected a .keras model archive")
+        raise DataError("expected a .keras model archive", path=path)
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except (OSError, ValueError, KeyError, TypeError, SeqzooError) as e:
-        raise ValueError(f"{path}: cannot load the model: {e}") from e
+        raise DataError(f"cannot load the model: {e}", path=path) from e

@@ -126,5 +126,9 @@ def test_compare_then_words_outside_the_vocabulary_get_a_clear_error(tmp_path, c
     assert "'Héllo' has 'H', 'é'" in err and "'a1' has '1'" in err
     assert main(["demo", "sort", "--model-path", str(tmp_path / "missing"), "abc"]) == 2
     assert "no saved model" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"half a file")
+    assert main(["demo", "sort", "--model-path", str(corrupt), "abc"]) == 2
+    assert "corrupt.keras: cannot load the model" in capsys.readouterr().err
     assert main(["demo", "sort", "abc"]) == 2
     assert "need --model-path" in capsys.readouterr().err
