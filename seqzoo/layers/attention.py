@@ -18,6 +18,8 @@ import math
 import keras
 from keras import ops
 
+from seqzoo.checks import check_positive_int
+
 LUONG_SCORES = ("dot", "general", "scaled")
 
 # Finite (not -inf) so a fully padded row gives a uniform softmax that the mask
@@ -26,10 +28,7 @@ _MASKED_SCORE = -1e9
 
 
 def _check_units(value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected units to be a positive integer. Received: units={value!r}")
+    check_positive_int("units", value, allow_none=allow_none)
 
 
 def _check_bool(name, value):

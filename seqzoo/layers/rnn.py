@@ -3,18 +3,10 @@
 import keras
 from keras import ops
 
+from seqzoo.checks import check_choice, check_positive_int
+
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 MERGE_MODES = ("concat", "sum")
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"Expected {name} to be one of {list(choices)}. Received: {name}={value!r}")
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected a positive integer. Received: {name}={value!r}")
 
 
 @keras.saving.register_keras_serializable(package="seqzoo")
@@ -79,11 +71,11 @@ class RNNStack(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("units", units)
-        _check_positive_int("num_layers", num_layers)
-        _check_choice("cell", cell, CELLS)
-        _check_choice("merge_mode", merge_mode, MERGE_MODES)
-        _check_choice("use_cudnn", use_cudnn, ("auto", True, False))
+        check_positive_int("units", units)
+        check_positive_int("num_layers", num_layers)
+        check_choice("cell", cell, CELLS)
+        check_choice("merge_mode", merge_mode, MERGE_MODES)
+        check_choice("use_cudnn", use_cudnn, ("auto", True, False))
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"Expected 0 <= dropout < 1. Received: dropout={dropout!r}")
         self.units = units

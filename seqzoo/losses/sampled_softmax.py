@@ -10,9 +10,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from seqzoo.checks import check_positive_int
 from seqzoo.losses.samplers import (
     _candidate_sampler,
-    _check_positive_int,
     _check_sampler,
 )
 from seqzoo.losses.sequence_loss import safe_divide, token_crossentropy
@@ -81,9 +81,9 @@ def sampled_softmax_loss(
     Raises:
         ValueError: on bad argument values or shapes, naming them.
     """
-    num_sampled = _check_positive_int("num_sampled", num_sampled)
-    num_classes = _check_positive_int("num_classes", num_classes)
-    num_true = _check_positive_int("num_true", num_true)
+    num_sampled = check_positive_int("num_sampled", num_sampled)
+    num_classes = check_positive_int("num_classes", num_classes)
+    num_true = check_positive_int("num_true", num_true)
     _check_sampler(sampler)
     inputs = _float32(inputs)
     weights = _float32(weights)
@@ -224,7 +224,7 @@ class SampledSoftmax(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        num_classes = _check_positive_int("num_classes", num_classes)
+        num_classes = check_positive_int("num_classes", num_classes)
         if tied_embedding is not None and tied_embedding.vocab_size != num_classes:
             raise ValueError(
                 "A tied embedding must have one row per class. Received: "
@@ -234,7 +234,7 @@ class SampledSoftmax(keras.layers.Layer):
         # its matrix must not be counted or saved twice.
         object.__setattr__(self, "tied_embedding", tied_embedding)
         if num_sampled is not None:
-            num_sampled = _check_positive_int("num_sampled", num_sampled)
+            num_sampled = check_positive_int("num_sampled", num_sampled)
         if num_sampled is not None and num_sampled >= num_classes:
             raise ValueError(
                 "`num_sampled` must be smaller than `num_classes`. Received: "

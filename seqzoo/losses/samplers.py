@@ -12,15 +12,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from seqzoo.checks import check_positive_int
+
 SAMPLERS = ("log_uniform", "uniform")
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"`{name}` must be an int. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be >= 1. Received: {name}={value}")
-    return int(value)
 
 
 def _check_sampler(sampler):
@@ -127,8 +122,8 @@ def _draw(sampler, num_sampled, range_max, unique, seed):
 def _candidate_sampler(
     sampler, true_classes, num_sampled, range_max, unique, seed
 ):
-    num_sampled = _check_positive_int("num_sampled", num_sampled)
-    range_max = _check_positive_int("range_max", range_max)
+    num_sampled = check_positive_int("num_sampled", num_sampled)
+    range_max = check_positive_int("range_max", range_max)
     _check_seed(seed)
     if unique and num_sampled > range_max:
         raise ValueError(

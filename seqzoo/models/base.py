@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from seqzoo.checks import check_positive_int, check_rate  # noqa: F401 (used by the models)
 from seqzoo.text.tokenizers import Tokenizer, tokenizer_from_config
 
 DEFAULT_LEARNING_RATE = 1e-3
@@ -30,18 +31,6 @@ def deserialize_tokenizer(value, name="tokenizer"):
     raise TypeError(
         f"Expected a seqzoo tokenizer, its config dict or None. Received: {name}={value!r:.100}"
     )
-
-
-def check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected a positive integer. Received: {name}={value!r}")
-
-
-def check_rate(name, value):
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"Expected 0 <= {name} < 1. Received: {name}={value!r}")
 
 
 class ZooModel(keras.Model):
