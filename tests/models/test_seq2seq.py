@@ -201,3 +201,22 @@ def test_scheduled_sampling_trains():
     assert _exact_match(model, copy, high=5) > 0.9
     with pytest.raises(ValueError, match="scheduled_sampling='cosine'"):
         _model("luong", scheduled_sampling="cosine")
+
+
+@pytest.mark.parametrize("options", [{"tie_embeddings": True}, {"num_sampled": 5},
+                                     {"tie_embeddings": True, "num_sampled": 5}])
+def test_tied_and_sampled_output_layers_train_and_round_trip(options, tmp_path):
+    model = _model("luong_feed", **options)
+    model.compile()
+    words = _words(64, seed=4)
+    x, y = _batch(words, words)
+    history = model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    if "num_sampled" in options:
+        assert set(history.history) == {"loss"}  # no full logits in sampled training
+    if options.get("tie_embeddings"):
+        assert model._parts["head"].kernel is model._parts["target_embedding"].embeddings
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = seqzoo.load(path)
+    np.testing.assert_allclose(_np(loaded(x)), _np(model(x)), atol=1e-5)
