@@ -1,7 +1,8 @@
 """Runs benchmark suites: `python -m benchmarks [SUITE ...] [--backend B] [--quick] [--out DIR]`.
 
 Writes DIR/results.json (every figure with its machine, device, backend,
-library versions, date and settings) and DIR/results.md (tables).
+library versions, date and settings), DIR/results.md (tables) and PNG charts
+(benchmarks/plots.py).
 """
 
 import argparse
@@ -11,7 +12,11 @@ import shlex
 import sys
 
 # Suite name -> module; imported only when run, after the backend is chosen.
-SUITES = {"rnn": "benchmarks.rnn", "seq2seq": "benchmarks.seq2seq"}
+SUITES = {
+    "rnn": "benchmarks.rnn",
+    "seq2seq": "benchmarks.seq2seq",
+    "softmax": "benchmarks.softmax",
+}
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_OUT = "benchmarks/results/latest"
 
@@ -106,6 +111,11 @@ def main(argv=None):
     command = "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:])
     json_path, md_path = common.write_results(args.out, records, modules, command=command)
     log(f"wrote {json_path} and {md_path}")
+    from benchmarks import plots
+
+    # Every record of the folder, so the charts cover suites merged from earlier runs.
+    for path in plots.write_plots(args.out, common.read_records(args.out)):
+        log(f"wrote {path}")
     return 1 if any(r.get("error") for r in records) else 0
 
 

@@ -43,6 +43,36 @@ def _list(args):
     return 0
 
 
+def _bench(args):
+    """Runs the benchmark suites of a repository clone (`python -m benchmarks`)."""
+    # The `seqzoo` script does not put the working directory on the path, so a
+    # clone's root must be added to find its `benchmarks` package.
+    cwd = os.getcwd()
+    if os.path.isfile(os.path.join(cwd, "benchmarks", "__main__.py")) and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        from benchmarks import __main__ as runner
+    except ModuleNotFoundError as e:
+        if e.name not in ("benchmarks", "benchmarks.__main__"):
+            raise
+        print(
+            "seqzoo bench: error: the benchmarks package was not found; run this command "
+            "from the root of a clone of the seqzoo repository",
+            file=sys.stderr,
+        )
+        return 2
+    arguments = list(args.bench_args)
+    if arguments[:1] == ["--"]:
+        arguments = arguments[1:]
+    try:
+        return runner.main(arguments)
+    except SystemExit as e:  # argparse and the runner exit with a status or a message
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        print(f"seqzoo bench: error: {e.code}", file=sys.stderr)
+        return 2
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="seqzoo",
@@ -55,6 +85,16 @@ def build_parser():
     info.set_defaults(func=_info)
     listing = commands.add_parser("list", help="list the model presets of the zoo")
     listing.set_defaults(func=_list)
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmark suites (from a clone of the repository)",
+        description="Runs `python -m benchmarks` with the arguments that follow, e.g. "
+        "`seqzoo bench softmax --quick`; `seqzoo bench -- --help` lists them.",
+        add_help=False,
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, metavar="ARGS",
+                       help="arguments of python -m benchmarks")
+    bench.set_defaults(func=_bench)
     from seqzoo.demos.options import add_parser as add_demo_parser
 
     add_demo_parser(commands)
