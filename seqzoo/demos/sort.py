@@ -24,8 +24,19 @@ from seqzoo.demos.letters import (
 )
 from seqzoo.errors import InputError
 
+# data/ of the repository: beside the package in a clone or an editable
+# install; a plain `pip install .` does not copy it, so the current folder
+# (the clone the README's command runs in) is tried next.
 SHIPPED_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "data")
+
+
+def shipped_data_dir():
+    """The folder holding the shipped letter-sorting files, or None."""
+    for directory in (SHIPPED_DATA, os.path.join(os.getcwd(), "data")):
+        if os.path.exists(os.path.join(directory, "letters_source.txt")):
+            return directory
+    return None
 EXAMPLES = ("hello", "machine", "common", "sequence", "zoo")
 LONG_WORDS_PER_LENGTH = 100
 
@@ -188,10 +199,15 @@ def sort_words(model_path, words):
 
 def prepare_data(args):
     """`(train, test)` word lists for the requested length range."""
-    shipped = (args.min_length, args.max_length) == (1, 8) and args.data_dir is None
-    directory = SHIPPED_DATA if shipped else (
-        args.data_dir or os.path.join(args.out, f"data-{args.min_length}-{args.max_length}"))
-    if not shipped and not os.path.exists(os.path.join(directory, "letters_source.txt")):
+    shipped = ((args.min_length, args.max_length, args.train_size, args.seed) == (1, 8, 10000, 0)
+               and args.data_dir is None)
+    directory = shipped_data_dir() if shipped else None
+    if shipped and directory is None:
+        # The generator is deterministic: this writes the shipped files exactly.
+        print("shipped data/ not found here; regenerating the same files from seed 0")
+    directory = directory or args.data_dir or os.path.join(
+        args.out, f"data-{args.min_length}-{args.max_length}")
+    if not os.path.exists(os.path.join(directory, "letters_source.txt")):
         print(f"making data for words of {args.min_length}-{args.max_length} letters in "
               f"{directory}")
         make_data(directory, args.min_length, args.max_length,
@@ -215,7 +231,7 @@ def run(args):
     if args.words:
         raise InputError(f"words to sort need --model-path. Received: {' '.join(args.words)}")
     if args.make_data:
-        directory = args.data_dir or SHIPPED_DATA
+        directory = args.data_dir or shipped_data_dir() or "data"
         counts = make_data(directory, args.min_length, args.max_length,
                            sizes={"train": args.train_size}, seed=args.seed)
         print(f"wrote {counts} to {directory}")

@@ -132,3 +132,21 @@ def test_compare_then_words_outside_the_vocabulary_get_a_clear_error(tmp_path, c
     assert "corrupt.keras: cannot load the model" in capsys.readouterr().err
     assert main(["demo", "sort", "abc"]) == 2
     assert "need --model-path" in capsys.readouterr().err
+
+
+def test_demo_regenerates_the_shipped_data_when_installed_without_it(tmp_path, monkeypatch):
+    """A plain `pip install .` does not copy data/: the demo makes the same files."""
+    import argparse
+
+    from seqzoo.demos import sort
+
+    monkeypatch.setattr(sort, "SHIPPED_DATA", str(tmp_path / "not-installed"))
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(min_length=1, max_length=8, train_size=10000, seed=0,
+                              data_dir=None, out=str(tmp_path / "out"))
+    directory, train_words, _ = sort.prepare_data(args)
+    assert directory == str(tmp_path / "out" / "data-1-8")
+    for name in os.listdir(directory):
+        assert filecmp.cmp(os.path.join(directory, name), os.path.join(SHIPPED_DATA, name),
+                           shallow=False)
+    assert len(train_words) == 10000
