@@ -98,6 +98,9 @@ def build_parser():
     from seqzoo.demos.options import add_parser as add_demo_parser
 
     add_demo_parser(commands)
+    from seqzoo.commands import add_parsers as add_model_parsers
+
+    add_model_parsers(commands)
     return parser
 
 

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from seqzoo.data.padding import pad_sequences
+from seqzoo.errors import InputError
 from seqzoo.decoding import CompiledFunction, beam_search, greedy_search, sample
 from seqzoo.layers import TokenEmbedding
 from seqzoo.layers.bridge import BRIDGES, Bridge
@@ -356,11 +357,11 @@ class Seq2Seq(SampledTraining, ZooModel):
         for index, text in enumerate(texts):
             unknown = self.source_tokenizer.unknown_tokens(text)
             if unknown:
-                raise ValueError(f"texts[{index}]={text!r} has tokens outside the source "
+                raise InputError(f"texts[{index}]={text!r} has tokens outside the source "
                                  f"vocabulary: {unknown}")
             ids = self.source_tokenizer.encode(text)
             if not ids:
-                raise ValueError(f"Expected non-empty texts. Received: texts[{index}]={text!r}")
+                raise InputError(f"Expected non-empty texts. Received: texts[{index}]={text!r}")
             encoded.append(ids)
         if not encoded:
             return []

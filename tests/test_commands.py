@@ -1,0 +1,69 @@
+"""`seqzoo predict` and `seqzoo eval` on a small saved copy model."""
+
+import keras
+import pytest
+
+from seqzoo.cli import main
+from tests.models.test_seq2seq import _batch, _model, _words
+
+WORDS = ["abc", "hgfe", "bad"]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    model = _model("luong", units=32, embedding_dim=16)
+    model.compile(optimizer=keras.optimizers.Adam(0.01, global_clipnorm=5.0))
+    words = _words(2000, seed=0, high=5)
+    x, y = _batch(words, words)
+    model.fit(x, y, epochs=5, batch_size=64, verbose=0)
+    path = tmp_path_factory.mktemp("model") / "copy.keras"
+    model.save(path)
+    return path
+
+
+def test_predict_writes_one_line_per_input(model_path, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(WORDS) + "\n")
+    out = tmp_path / "out.txt"
+    assert main(["predict", "--model", str(model_path), "--input", str(source),
+                 "--output", str(out)]) == 0
+    assert out.read_text().splitlines() == WORDS
+    # No silent overwrite of an existing output.
+    assert main(["predict", "--model", str(model_path), "--input", str(source),
+                 "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["predict", "--model", str(model_path), "--input", str(source),
+                 "--output", str(out), "--overwrite", "--beam-size", "3", "--n-best", "2"]) == 0
+    lines = [line.split("\t") for line in out.read_text().splitlines()]
+    assert len(lines) == 2 * len(WORDS)
+    assert [(i, h) for i, h, _ in lines[::2]] == [(str(n), w) for n, w in enumerate(WORDS)]
+    assert all(float(a[2]) >= float(b[2]) for a, b in zip(lines[::2], lines[1::2]))
+
+
+def test_predict_errors_name_the_line_and_the_problem(model_path, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("abc\n\nbad\n")
+    assert main(["predict", "--model", str(model_path), "--input", str(source)]) == 2
+    assert "in.txt:2: empty line" in capsys.readouterr().err
+    source.write_text("abc\nxyz\n")
+    assert main(["predict", "--model", str(model_path), "--input", str(source)]) == 2
+    assert "outside the source vocabulary" in capsys.readouterr().err
+    assert main(["predict", "--model", str(model_path), "--input", str(source),
+                 "--n-best", "3"]) == 2
+    assert "--n-best" in capsys.readouterr().err
+
+
+def test_eval_reports_exact_match_and_error_rates(model_path, tmp_path, capsys):
+    source, target = tmp_path / "s.txt", tmp_path / "t.txt"
+    source.write_text("\n".join(WORDS) + "\n")
+    target.write_text("abc\nhgfe\nbed\n")  # the last reference differs by one letter
+    assert main(["eval", "--model", str(model_path), "--source", str(source),
+                 "--target", str(target)]) == 0
+    report = dict(line.split(": ") for line in capsys.readouterr().out.splitlines())
+    assert float(report["exact_match"]) == pytest.approx(2 / 3, abs=1e-4)
+    assert float(report["character_error_rate"]) == pytest.approx(1 / 10, abs=1e-4)
+    assert float(report["word_error_rate"]) == pytest.approx(1 / 3, abs=1e-4)
+    target.write_text("abc\n")
+    assert main(["eval", "--model", str(model_path), "--source", str(source),
+                 "--target", str(target)]) == 2
+    assert "has 3 lines but" in capsys.readouterr().err
