@@ -203,6 +203,25 @@ def interleaved(
     return rounds
 
 
+def round_accounting(rounds):
+    """What a record says about the rounds `interleaved` timed."""
+    return {
+        "total": len(rounds.others),
+        "clean": len(rounds.clean),
+        "kept": len(rounds.kept()),
+        "others_cores": summarize(rounds.others),
+    }
+
+
+def paired_ratio(rounds, slow, fast):
+    """`seconds[slow] / seconds[fast]` per kept round, summarized.
+
+    Both were timed back to back in each round, so their ratio cancels slow
+    phases of the machine better than a ratio of medians.
+    """
+    return summarize([rounds.seconds[slow][i] / rounds.seconds[fast][i] for i in rounds.kept()])
+
+
 # --- the machine --------------------------------------------------------------
 
 

@@ -253,21 +253,12 @@ def run(settings, context, log=print):
             log(f"rnn {name}: FAILED {record['error']}")
             records.append(record)
             continue
-        kept = rounds.kept()
-        record["rounds"] = {
-            "total": len(rounds.others),
-            "clean": len(rounds.clean),
-            "kept": len(kept),
-            "others_cores": common.summarize(rounds.others),
-        }
+        record["rounds"] = common.round_accounting(rounds)
         record["results"] = {
             impl: _figures(rounds.summary(impl), rounds.calls[impl], tokens) for impl in fns
         }
         if "torch" in fns:
-            # Rounds time both back to back, so their ratio cancels slow machine phases.
-            paired = common.summarize(
-                [rounds.seconds["torch"][i] / rounds.seconds["seqzoo"][i] for i in kept]
-            )
+            paired = common.paired_ratio(rounds, "torch", "seqzoo")
             zoo, ref = (record["results"][k]["tokens_per_s"] for k in ("seqzoo", "torch"))
             record["ratio"] = {
                 "median": paired["median"],

@@ -111,15 +111,13 @@ def _record(name, kind, s, context, rounds, unit, per_call):
                                         "min_run_s", "max_others", "seed")},
         "results": {}, "ratio": None,
     }
-    kept = rounds.kept()
-    record["rounds"] = {"total": len(rounds.others), "clean": len(rounds.clean),
-                        "kept": len(kept)}
+    record["rounds"] = common.round_accounting(rounds)
     for impl in rounds.seconds:
         summary = rounds.summary(impl)
         record["results"][impl] = {unit: common.scale(summary, per_call[impl]),
                                    "call_ms": {k: (v * 1e3 if k != "n" else v)
                                                for k, v in summary.items()}}
-    return record, kept
+    return record
 
 
 def run(settings, context, log=print):
@@ -131,7 +129,7 @@ def run(settings, context, log=print):
         fns = {name: _decode_fn(model, s, name, batch) for name in s["decode"]}
         rounds = common.interleaved(fns, s["warmup"], s["repeats"], s["min_run_s"],
                                     max_others=s["max_others"], max_seconds=s["max_seconds"])
-        record, _ = _record(f"decode-batch{batch}", "decode", s, context, rounds,
+        record = _record(f"decode-batch{batch}", "decode", s, context, rounds,
                             "sequences_per_s", {n: batch for n in fns})
         record["settings"]["decode_batch"] = batch
         log("seq2seq decode batch %d: %s" % (batch, ", ".join(
@@ -142,12 +140,11 @@ def run(settings, context, log=print):
     rounds = common.interleaved(fns, s["warmup"], s["repeats"], s["min_run_s"],
                                 max_others=s["max_others"], max_seconds=s["max_seconds"])
     tokens = s["batch"] * (s["target_length"] + 1)
-    record, kept = _record("train", "train", s, context, rounds, "target_tokens_per_s",
+    record = _record("train", "train", s, context, rounds, "target_tokens_per_s",
                            {n: tokens for n in fns})
     if "seq2seq_luong" in fns and "seq2seq_luong_feed" in fns:
-        paired = common.summarize([rounds.seconds["seq2seq_luong_feed"][i]
-                                   / rounds.seconds["seq2seq_luong"][i] for i in kept])
-        record["ratio"] = {"fused_over_input_feeding": paired}
+        record["ratio"] = {"fused_over_input_feeding": common.paired_ratio(
+            rounds, "seq2seq_luong_feed", "seq2seq_luong")}
     log("seq2seq train: " + ", ".join(
         f"{n} {common.format_rate(r['target_tokens_per_s']['median'])} tok/s"
         for n, r in record["results"].items()))

@@ -157,20 +157,11 @@ def run(settings, context, log=print):
             log(f"softmax vocab {vocab}: FAILED {record['error']}")
             records.append(record)
             continue
-        kept = rounds.kept()
-        record["rounds"] = {
-            "total": len(rounds.others),
-            "clean": len(rounds.clean),
-            "kept": len(kept),
-            "others_cores": common.summarize(rounds.others),
-        }
+        record["rounds"] = common.round_accounting(rounds)
         record["results"] = {
             impl: _figures(rounds.summary(impl), rounds.calls[impl], tokens) for impl in fns
         }
-        # Both timed back to back in each round: their ratio cancels slow machine phases.
-        paired = common.summarize(
-            [rounds.seconds["full"][i] / rounds.seconds["sampled"][i] for i in kept]
-        )
+        paired = common.paired_ratio(rounds, "full", "sampled")
         full, sampled = (record["results"][k]["tokens_per_s"] for k in IMPLS)
         record["ratio"] = {
             "median": paired["median"],
