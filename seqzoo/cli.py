@@ -98,9 +98,18 @@ def build_parser():
     from seqzoo.demos.options import add_parser as add_demo_parser
 
     add_demo_parser(commands)
+    from seqzoo.recipes import add_parser as add_recipe_parser
+
+    add_recipe_parser(commands)
     from seqzoo.commands import add_parsers as add_model_parsers
 
     add_model_parsers(commands)
+    from seqzoo.train_command import add_parser as add_train_parser
+
+    add_train_parser(commands)
+    from seqzoo.export import add_parser as add_export_parser
+
+    add_export_parser(commands)
     return parser
 
 
