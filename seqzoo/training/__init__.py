@@ -1,5 +1,25 @@
 """Training helpers."""
 
+from seqzoo.training.finetune import (
+    VocabularyChange,
+    VocabularySwapReport,
+    load_vocabulary_source,
+    swap_vocabulary,
+    token_mapping,
+    train_vocabulary,
+)
+from seqzoo.training.freezing import FreezeFor, frozen_variables
 from seqzoo.training.scheduled_sampling import SCHEDULES, sampling_probability
 
-__all__ = ["SCHEDULES", "sampling_probability"]
+__all__ = [
+    "SCHEDULES",
+    "FreezeFor",
+    "VocabularyChange",
+    "VocabularySwapReport",
+    "frozen_variables",
+    "load_vocabulary_source",
+    "sampling_probability",
+    "swap_vocabulary",
+    "token_mapping",
+    "train_vocabulary",
+]
