@@ -1,0 +1,202 @@
+"""`seqzoo train`: train a seq2seq preset on parallel files, with checkpoints and resume."""
+
+import json
+import os
+import shutil
+import sys
+
+from seqzoo.errors import InputError
+
+# Options that are shortcuts for settings: (flag, setting, type, help).
+SHORTCUTS = (
+    ("--epochs", "epochs", int, "number of epochs (default 10)"),
+    ("--batch-size", "batch_size", int, "sequences per batch (default 64)"),
+    ("--learning-rate", "learning_rate", float, "Adam learning rate (default 1e-3)"),
+    ("--schedule", "schedule", str, "constant | exponential | warmup | plateau"),
+    ("--clipnorm", "clipnorm", float, "clip gradients by global norm (default 5.0)"),
+    ("--clipvalue", "clipvalue", float, "clip gradients by value instead (sets clipnorm off)"),
+    ("--tokenizer", "tokenizer", str, "char | word | sentencepiece (default char)"),
+    ("--vocab-size", "vocab_size", int, "SentencePiece size / most words (default 8000)"),
+    ("--monitor", "monitor", str, "dev metric for the best checkpoint (default dev_loss)"),
+    ("--patience", "patience", int, "epochs without improvement before early stopping"),
+    ("--checkpoint-every", "checkpoint_every", int, "also checkpoint every N steps"),
+    ("--keep-checkpoints", "keep_checkpoints", int, "how many recent checkpoints to keep"),
+    ("--seed", "seed", int, "random seed (default 0): CPU runs repeat exactly"),
+    ("--distribute", "distribute", str, "mirrored | multiworker: train on several devices"),
+)
+RUN_FILES = ("config.json", "run.json", "model.keras", "checkpoints", "tokenizers")
+
+
+def _shortcut_values(args):
+    values = {}
+    for flag, key, _, _ in SHORTCUTS:
+        value = getattr(args, key)
+        if value is not None:
+            values[key] = value
+    for flag, key in (("early_stopping", "early_stopping"), ("tensorboard", "tensorboard")):
+        if getattr(args, flag):
+            values[key] = True
+    return values
+
+
+def _model_arguments(preset):
+    from seqzoo.models.registry import MODEL_CLASSES, PRESETS, _arguments
+
+    if preset not in PRESETS:
+        raise InputError(f"--model {preset!r}: unknown preset; expected one of "
+                         f"{sorted(n for n, p in PRESETS.items() if p['class'] == 'Seq2Seq')}")
+    return set(_arguments(MODEL_CLASSES[PRESETS[preset]["class"]])) - {
+        "source_vocab_size", "target_vocab_size", "source_tokenizer", "target_tokenizer"}
+
+
+def resolve_settings(args):
+    """`(settings, model_overrides)` from defaults, `--config`, `--set` and the shortcuts."""
+    from seqzoo.training.config import parse_assignments, read_config_file, resolve
+
+    sources = []
+    if args.config:
+        sources.append((args.config, read_config_file(args.config)))
+    sources.append(("--set", parse_assignments(args.set)))
+    sources.append(("options", _shortcut_values(args)))
+    return resolve(sources, _model_arguments(args.model))
+
+
+def check_output(out, overwrite):
+    """Refuses to write over an earlier run unless `--overwrite`."""
+    present = [name for name in RUN_FILES if os.path.exists(os.path.join(out, name))]
+    if present and not overwrite:
+        raise InputError(f"{out} already holds a run ({', '.join(present)}); continue it with "
+                         "--resume, or pass --overwrite to start again")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise InputError(f"--out {out}: exists and is not a folder")
+
+
+def clear_run(out, keep=("tokenizers",)):
+    """Removes an earlier run's files (after `--overwrite`)."""
+    for name in RUN_FILES:
+        path = os.path.join(out, name)
+        if name in keep or not os.path.exists(path):
+            continue
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+def write_config(trainer):
+    from seqzoo.io import atomic_write
+
+    with atomic_write(os.path.join(trainer.out, "config.json")) as f:
+        json.dump(trainer.run_config(), f, indent=2)
+
+
+def _verbosity(args):
+    return 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
+
+
+def _fit(trainer):
+    from seqzoo.training.trainer import TrainingError
+
+    try:
+        trainer.fit()
+    except TrainingError as e:
+        print(f"seqzoo train: {e}", file=sys.stderr)
+        return 1
+    out = trainer.out
+    best = trainer.state["best"]
+    print(f"saved {os.path.join(out, 'model.keras')} and {os.path.join(out, 'run.json')}"
+          + (f"; best {trainer.settings['monitor']} {best['value']:.4f} at epoch "
+             f"{best['epoch']}" if best else ""))
+    return 0
+
+
+def resume(args):
+    from seqzoo.training.config import resolve
+    from seqzoo.training.trainer import Trainer
+
+    out = args.resume
+    path = os.path.join(out, "config.json")
+    if not os.path.isfile(path):
+        raise InputError(f"--resume {out}: not a run folder of seqzoo train (no config.json)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+        settings, _ = resolve([(path, config["settings"])])
+        preset, overrides = config["preset"], config["model_overrides"]
+        train, dev = config["train"], config["dev"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path}: not a valid run config ({e})") from None
+    record = os.path.join(out, "run.json")
+    if os.path.isfile(record):
+        with open(record, encoding="utf-8") as f:
+            status = json.load(f).get("status")
+        if status in ("completed", "early stopped"):
+            print(f"{out}: the run is already {status}; nothing to do")
+            return 0
+    trainer = Trainer(out, preset, settings, overrides, train, dev, verbose=_verbosity(args))
+    trainer.prepare(resume=True)
+    checkpoint = trainer.restore()
+    st = trainer.state
+    print(f"resuming {out} from {checkpoint or 'the start (no checkpoint yet)'}: epoch "
+          f"{st['epoch'] + 1}, batch {st['batch']}, step {st['step']}")
+    return _fit(trainer)
+
+
+def train(args):
+    from seqzoo.training.trainer import Trainer
+
+    if args.resume:
+        if args.train or args.out:
+            raise InputError("--resume DIR continues a run with its own settings; don't "
+                             "pass --train or --out with it")
+        return resume(args)
+    if not args.train or not args.out:
+        raise InputError("expected --train SRC TGT (or FILE.tsv) and --out DIR "
+                         "(or --resume DIR)")
+    settings, overrides = resolve_settings(args)
+    check_output(args.out, args.overwrite)
+    trainer = Trainer(args.out, args.model, settings, overrides, args.train, args.dev,
+                      verbose=_verbosity(args))
+    trainer.prepare()
+    if args.overwrite:
+        clear_run(args.out)
+        trainer.checkpoints = type(trainer.checkpoints)(trainer.checkpoints.directory,
+                                                        settings["keep_checkpoints"])
+    write_config(trainer)
+    data = trainer.record["data"]
+    print(f"{args.model}: {trainer.model.count_params():,} parameters; train {data['train']['pairs']} "
+          f"pairs ({data['train']['skipped']['count']} skipped)"
+          + (f", dev {data['dev']['pairs']} pairs" if "dev" in data else "")
+          + f"; vocabularies {trainer.source_tokenizer.vocab_size} / "
+          f"{trainer.target_tokenizer.vocab_size}; {len(trainer.batches)} batches an epoch")
+    return _fit(trainer)
+
+
+def add_common_arguments(p):
+    p.add_argument("--train", nargs="+", metavar="FILE",
+                   help="training data: SOURCE TARGET files, or one FILE.tsv")
+    p.add_argument("--dev", nargs="+", metavar="FILE", help="dev data, the same way")
+    p.add_argument("--out", help="the run folder (model, checkpoints, run.json)")
+    p.add_argument("--config", help="a JSON file of settings")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a setting, e.g. --set epochs=5 or --set model.units=256 (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    for flag, key, kind, text in SHORTCUTS:
+        p.add_argument(flag, dest=key, type=kind, help=text)
+    p.add_argument("--early-stopping", action="store_true",
+                   help="stop when --monitor has not improved for --patience epochs")
+    p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
+
+
+def add_parser(commands):
+    p = commands.add_parser(
+        "train", help="train a seq2seq preset on parallel text files",
+        description="Train a seq2seq preset: builds tokenizers, trains with a progress bar, "
+        "evaluates on the dev set each epoch, checkpoints, and writes model.keras and run.json "
+        "into --out. Settings: seqzoo.training.config.DEFAULTS, via --config, --set or the "
+        "options below.")
+    p.add_argument("--model", default="seq2seq_luong", help="a seq2seq preset (seqzoo list)")
+    p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR")
+    add_common_arguments(p)
+    p.set_defaults(func=train)

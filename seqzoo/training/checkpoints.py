@@ -1,0 +1,143 @@
+"""Training checkpoints: every model and optimizer variable plus the trainer's state.
+
+A checkpoint is one `.npz` file, `ckpt-<step>.npz`, holding the values of
+`model.variables` (weights, and the random seed states that make dropout
+continue exactly) and `optimizer.variables` (step count, learning rate,
+moments), their names and shapes, and the trainer's state as JSON (epoch,
+batch, history, best metric...). Files are written to a temporary name and
+renamed when complete, so a kill during a save leaves the previous
+checkpoints intact. The manager keeps the last `keep` checkpoints and the
+best one.
+"""
+
+import json
+import os
+import re
+import zipfile
+
+import numpy as np
+from keras import ops
+
+from seqzoo.errors import DataError
+from seqzoo.io import atomic_write
+
+_NAME = re.compile(r"^ckpt-(\d+)\.npz$")
+
+
+def _values(variables):
+    return [ops.convert_to_numpy(v.value) for v in variables]
+
+
+def _names(variables):
+    return [v.path for v in variables]
+
+
+def save_checkpoint(path, model, optimizer, state):
+    """Writes a checkpoint file atomically."""
+    variables = list(model.variables) + list(optimizer.variables)
+    arrays = {f"v{i}": value for i, value in enumerate(_values(variables))}
+    meta = {"format": 1, "names": _names(variables), "num_model": len(model.variables),
+            "state": state}
+    with atomic_write(path, "wb") as f:
+        np.savez(f, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+
+
+def read_checkpoint(path):
+    """`(meta, arrays)` of a checkpoint file; `DataError` naming it if it is unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["__meta__"]).decode())
+            arrays = [data[f"v{i}"] for i in range(len(meta["names"]))]
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"corrupt or unreadable checkpoint ({type(e).__name__}: {e}); "
+                        "delete it to resume from an earlier one", path=path) from None
+    if meta.get("format") != 1:
+        raise DataError(f"unknown checkpoint format {meta.get('format')!r}; expected 1",
+                        path=path)
+    return meta, arrays
+
+
+def restore_checkpoint(path, model, optimizer):
+    """Loads a checkpoint into `model` and (built) `optimizer`; returns the trainer state.
+
+    Raises:
+        DataError: the file is corrupt, or its variables do not match the
+            model's (another preset, other hyperparameters, another
+            vocabulary): the message names the file and the first mismatch.
+    """
+    meta, arrays = read_checkpoint(path)
+    variables = list(model.variables) + list(optimizer.variables)
+    names = meta["names"]
+    if meta["num_model"] != len(model.variables) or len(names) != len(variables):
+        raise DataError(
+            f"incompatible checkpoint: it holds {meta['num_model']} model and "
+            f"{len(names) - meta['num_model']} optimizer variables, the model has "
+            f"{len(model.variables)} and its optimizer {len(optimizer.variables)}; was it "
+            "written by a run with other settings?", path=path)
+    for name, variable, value in zip(names, variables, arrays):
+        if tuple(variable.shape) != tuple(value.shape):
+            raise DataError(
+                f"incompatible checkpoint: variable {name!r} has shape {tuple(value.shape)} "
+                f"there but {tuple(variable.shape)} in the model; was it written by a run "
+                "with other settings or another vocabulary?", path=path)
+    for variable, value in zip(variables, arrays):
+        variable.assign(value)
+    return meta["state"]
+
+
+def restore_model_weights(path, model):
+    """Loads only the model's variables of a checkpoint (e.g. the best weights)."""
+    meta, arrays = read_checkpoint(path)
+    if meta["num_model"] != len(model.variables):
+        raise DataError("incompatible checkpoint: another model", path=path)
+    for variable, value in zip(model.variables, arrays[: meta["num_model"]]):
+        variable.assign(value)
+
+
+class CheckpointManager:
+    """Saves, lists, prunes and finds the checkpoints of a run folder.
+
+    Args:
+        directory: where `ckpt-<step>.npz` files live.
+        keep: how many of the latest checkpoints to keep (the best one is
+            kept as well).
+    """
+
+    def __init__(self, directory, keep=3):
+        self.directory = os.fspath(directory)
+        self.keep = keep
+        os.makedirs(self.directory, exist_ok=True)
+        self._remove_partial_files()
+
+    def _remove_partial_files(self):
+        # Temporary files of saves that were killed half way.
+        for name in os.listdir(self.directory):
+            if name.startswith(".ckpt-") and name.endswith(".tmp"):
+                os.remove(os.path.join(self.directory, name))
+
+    def steps(self):
+        """The steps of the checkpoints on disk, in increasing order."""
+        found = (_NAME.match(name) for name in os.listdir(self.directory))
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def path(self, step):
+        return os.path.join(self.directory, f"ckpt-{step:08d}.npz")
+
+    def latest(self):
+        """The path of the newest checkpoint, or `None`."""
+        steps = self.steps()
+        return self.path(steps[-1]) if steps else None
+
+    def save(self, step, model, optimizer, state, best_step=None):
+        """Saves the checkpoint of `step`, then prunes old ones (never `best_step`)."""
+        path = self.path(step)
+        save_checkpoint(path, model, optimizer, state)
+        keep = set(self.steps()[-self.keep:])
+        if best_step is not None:
+            keep.add(best_step)
+        for old in self.steps():
+            if old not in keep:
+                os.remove(self.path(old))
+        return path

@@ -1,0 +1,173 @@
+"""Settings of a training run: defaults, a JSON config file, and `--set key=value`.
+
+A run's settings are one flat dict. Model hyperparameters go under
+`model.<argument>` (e.g. `model.units=256`) and override the preset's.
+Unknown keys, wrong types and bad values get an `InputError` that names the
+key, where it came from and what is expected.
+"""
+
+import json
+import os
+
+from seqzoo.errors import InputError
+
+SCHEDULES = ("constant", "exponential", "warmup", "plateau")
+TOKENIZERS = ("char", "word", "sentencepiece")
+
+DEFAULTS = {
+    # tokenizers
+    "tokenizer": "char",
+    "target_tokenizer": None,
+    "vocab_size": 8000,
+    "min_freq": 1,
+    "shared_vocabulary": False,
+    "sentencepiece_type": "unigram",
+    # data
+    "max_length": None,
+    "batch_size": 64,
+    "num_buckets": 4,
+    # optimization
+    "epochs": 10,
+    "learning_rate": 1e-3,
+    "schedule": "constant",
+    "decay_rate": 0.5,
+    "decay_steps": 1000,
+    "warmup_steps": 500,
+    "plateau_factor": 0.5,
+    "plateau_patience": 1,
+    "min_learning_rate": 1e-6,
+    "clipnorm": 5.0,
+    "clipvalue": None,
+    # evaluation, early stopping, checkpoints
+    "monitor": "dev_loss",
+    "early_stopping": False,
+    "patience": 3,
+    "restore_best": True,
+    "dev_decode": 500,
+    "checkpoint_every": 0,
+    "keep_checkpoints": 3,
+    "tensorboard": False,
+    "seed": 0,
+    "distribute": None,
+}
+
+# What each key must be; "opt" prefixes a type that also admits None.
+_TYPES = {
+    "tokenizer": ("choice", TOKENIZERS), "target_tokenizer": ("opt-choice", TOKENIZERS),
+    "vocab_size": ("int", 5), "min_freq": ("int", 1), "shared_vocabulary": ("bool",),
+    "sentencepiece_type": ("choice", ("unigram", "bpe", "char", "word")),
+    "max_length": ("opt-int", 1), "batch_size": ("int", 1), "num_buckets": ("int", 1),
+    "epochs": ("int", 1), "learning_rate": ("float",), "schedule": ("choice", SCHEDULES),
+    "decay_rate": ("float",), "decay_steps": ("int", 1), "warmup_steps": ("int", 0),
+    "plateau_factor": ("float",), "plateau_patience": ("int", 0),
+    "min_learning_rate": ("float",), "clipnorm": ("opt-float",), "clipvalue": ("opt-float",),
+    "monitor": ("str",), "early_stopping": ("bool",), "patience": ("int", 0),
+    "restore_best": ("bool",), "dev_decode": ("int", 0), "checkpoint_every": ("int", 0),
+    "keep_checkpoints": ("int", 1), "tensorboard": ("bool",), "seed": ("int", 0),
+    "distribute": ("opt-choice", ("mirrored", "multiworker")),
+}
+
+# Dev metrics a run can monitor; the ones where lower is better.
+MONITORS = ("dev_loss", "dev_perplexity", "dev_token_accuracy", "dev_exact_match",
+            "dev_character_error_rate", "dev_word_error_rate", "dev_bleu")
+LOWER_IS_BETTER = ("dev_loss", "dev_perplexity", "dev_character_error_rate",
+                   "dev_word_error_rate")
+
+
+def parse_value(text):
+    """`--set` values: JSON where they parse (numbers, true/false/null, lists), else text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_assignments(assignments):
+    """`["a=1", "model.units=64"]` -> `{"a": 1, "model.units": 64}`."""
+    result = {}
+    for item in assignments or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=5")
+        result[key.strip()] = parse_value(value.strip())
+    return result
+
+
+def read_config_file(path):
+    """The settings of a JSON config file (a flat object; `"model": {...}` also accepted)."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: config file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        line = getattr(e, "lineno", None)
+        raise InputError(f"{path}{':' + str(line) if line else ''}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object of settings")
+    flat = {}
+    for key, value in data.items():
+        if key == "model" and isinstance(value, dict):
+            flat.update({f"model.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _check(key, value, where):
+    kind, *extra = _TYPES[key]
+    if value is None and kind.startswith("opt-"):
+        return value
+    kind = kind.removeprefix("opt-")
+    ok = {
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= extra[0],
+        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+        "bool": lambda v: isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+        "choice": lambda v: v in extra[0],
+    }[kind](value)
+    if not ok:
+        expected = {"int": lambda: f"an integer >= {extra[0]}",
+                    "float": lambda: "a positive number", "bool": lambda: "true or false",
+                    "str": lambda: "a string", "choice": lambda: f"one of {list(extra[0])}"}[kind]()
+        raise InputError(f"{where}: {key}={value!r}; expected {expected}")
+    return float(value) if kind == "float" else value
+
+
+def resolve(sources, model_arguments=None):
+    """Merges settings over the defaults and checks them.
+
+    Args:
+        sources: `[(where, {key: value})]`, later ones win; `where` names the
+            origin in errors (a config file's path, `--set`, an option).
+        model_arguments: the valid `model.<name>` arguments, or `None` to
+            accept any.
+
+    Returns:
+        `(settings, model_overrides)`.
+    """
+    settings, overrides, given = dict(DEFAULTS), {}, set()
+    for where, values in sources:
+        given |= set(values)
+        for key, value in values.items():
+            if key.startswith("model."):
+                name = key[len("model."):]
+                if model_arguments is not None and name not in model_arguments:
+                    raise InputError(f"{where}: unknown model argument {name!r}; expected one "
+                                     f"of {sorted(model_arguments)}")
+                overrides[name] = value
+            elif key in DEFAULTS:
+                settings[key] = _check(key, value, where)
+            else:
+                raise InputError(f"{where}: unknown setting {key!r}; expected one of "
+                                 f"{sorted(DEFAULTS)} or model.<argument>")
+    if settings["monitor"] not in MONITORS:
+        raise InputError(f"monitor={settings['monitor']!r}; expected one of {list(MONITORS)}")
+    if settings["clipvalue"] is not None and "clipnorm" not in given:
+        settings["clipnorm"] = None  # clipping by value replaces the default norm clipping
+    if settings["clipnorm"] is not None and settings["clipvalue"] is not None:
+        raise InputError("clipnorm and clipvalue are both set; expected one (set the other "
+                         "to null)")
+    if settings["schedule"] == "plateau" and not 0 < settings["plateau_factor"] < 1:
+        raise InputError(f"plateau_factor={settings['plateau_factor']}; expected 0 < x < 1")
+    return settings, overrides

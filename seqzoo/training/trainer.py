@@ -1,0 +1,405 @@
+"""`Trainer`: trains a seq2seq preset on parallel files into a run folder.
+
+A run folder holds:
+
+- `config.json`: the preset, settings and data paths (what `--resume` reads);
+- `tokenizers/`: the source and target tokenizers;
+- `checkpoints/ckpt-<step>.npz`: the last `keep_checkpoints` and the best;
+- `model.keras`: the trained model with its tokenizers (best weights when
+  `restore_best`);
+- `run.json`: the record of the run (settings, data sizes, skipped pairs,
+  metrics per epoch, time), rewritten after every epoch;
+- `tensorboard/` when `tensorboard` is on.
+
+The loop steps through the batches of `BucketedBatches` itself, so that a
+checkpoint can record the exact data position (epoch and batch): a resumed
+run performs the same steps on the same batches as an uninterrupted one.
+"""
+
+import contextlib
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from seqzoo.data import pad_sequences
+from seqzoo.errors import InputError, SeqzooError
+from seqzoo.io import atomic_write
+from seqzoo.training import data as run_data
+from seqzoo.training.checkpoints import (
+    CheckpointManager,
+    restore_checkpoint,
+    restore_model_weights,
+)
+from seqzoo.training.config import LOWER_IS_BETTER
+
+DECODE_BATCH = 64
+
+
+class TrainingError(SeqzooError):
+    """Training stopped (e.g. the loss became NaN); the last good checkpoint is kept."""
+
+
+def build_optimizer(settings, total_steps):
+    """Adam with the run's learning-rate schedule and gradient clipping."""
+    lr = settings["learning_rate"]
+    schedule = settings["schedule"]
+    if schedule == "exponential":
+        lr = keras.optimizers.schedules.ExponentialDecay(
+            lr, settings["decay_steps"], settings["decay_rate"])
+    elif schedule == "warmup":
+        warmup = min(settings["warmup_steps"], max(total_steps - 1, 0))
+        lr = keras.optimizers.schedules.CosineDecay(
+            0.0, max(total_steps - warmup, 1), alpha=0.05, warmup_target=lr,
+            warmup_steps=warmup)
+    clip = ({"global_clipnorm": settings["clipnorm"]} if settings["clipnorm"] is not None
+            else {"clipvalue": settings["clipvalue"]} if settings["clipvalue"] is not None
+            else {})
+    return keras.optimizers.Adam(learning_rate=lr, **clip)
+
+
+def current_learning_rate(optimizer):
+    lr = optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+def _distribution_scope(kind):
+    if kind is None:
+        return contextlib.nullcontext()
+    from seqzoo.training.distribute import distribution_scope
+
+    return distribution_scope(kind)
+
+
+class Trainer:
+    """Trains a seq2seq preset; see the module docstring for the run folder.
+
+    Args:
+        out: the run folder.
+        preset: a seq2seq preset name (`seqzoo list`).
+        settings: resolved settings (`seqzoo.training.config.resolve`).
+        model_overrides: preset arguments to override.
+        train: `[SRC, TGT]` or `[FILE.tsv]`.
+        dev: the same for the dev set, or `None`.
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+        model: start from this model's weights (fine-tuning) instead of a
+            new model; its tokenizers are used.
+        callbacks: objects with optional `on_train_begin(trainer)` and
+            `on_batch_end(trainer, step)` methods (e.g. freezing).
+    """
+
+    def __init__(self, out, preset, settings, model_overrides=None, train=None, dev=None,
+                 verbose=1, model=None, callbacks=()):
+        self.out = os.fspath(out)
+        self.preset = preset
+        self.settings = settings
+        self.model_overrides = dict(model_overrides or {})
+        self.train_paths = [os.path.abspath(p) for p in train]
+        self.dev_paths = [os.path.abspath(p) for p in dev] if dev else None
+        self.verbose = verbose
+        self.start_model = model
+        self.callbacks = list(callbacks)
+        self.log = print if verbose else (lambda *a, **k: None)
+        self.tokenizer_dir = os.path.join(self.out, "tokenizers")
+        self.checkpoints = None
+        self.state = {"epoch": 0, "batch": 0, "step": 0, "history": [], "best": None,
+                      "bad_epochs": 0, "plateau_wait": 0, "seconds": 0.0}
+        self.record = {}
+        self._writer = None
+
+    # -- set-up ---------------------------------------------------------------
+
+    def run_config(self):
+        return {"preset": self.preset, "model_overrides": self.model_overrides,
+                "settings": self.settings, "train": self.train_paths, "dev": self.dev_paths}
+
+    def prepare(self, resume=False):
+        """Reads the data, makes or loads tokenizers, builds and compiles the model."""
+        s = self.settings
+        if s["monitor"] != "dev_loss" or s["early_stopping"] or s["schedule"] == "plateau":
+            if self.dev_paths is None:
+                raise InputError("early stopping, reduce-on-plateau and monitor need a dev "
+                                 "set: pass --dev SRC TGT")
+        train = run_data.read_corpus(self.train_paths, "train")
+        dev = run_data.read_corpus(self.dev_paths, "dev") if self.dev_paths else None
+        if self.start_model is not None:
+            source_tok = self.start_model.source_tokenizer
+            target_tok = self.start_model.target_tokenizer
+            if not resume:
+                source_tok.save(os.path.join(self.tokenizer_dir, "source.json"))
+                target_tok.save(os.path.join(self.tokenizer_dir, "target.json"))
+        elif resume:
+            source_tok, target_tok = run_data.load_tokenizers(self.tokenizer_dir)
+        else:
+            source_tok, target_tok = run_data.make_tokenizers(train, s, self.tokenizer_dir)
+        self.source_tokenizer, self.target_tokenizer = source_tok, target_tok
+        src, tgt, skipped = run_data.encode_corpus(train, source_tok, target_tok,
+                                                   s["max_length"])
+        self.batches = run_data.make_batches(src, tgt, s)
+        self.record["data"] = {
+            "train": {"files": self.train_paths, "pairs": len(src), "tokens_target": sum(map(len, tgt)),
+                      "skipped": run_data.describe_skipped(skipped)}}
+        self.dev = None
+        if dev is not None:
+            d_src, d_tgt, d_skipped = run_data.encode_corpus(dev, source_tok, target_tok)
+            self.dev = {"sources": d_src, "targets": dev.targets,
+                        "batches": run_data.make_batches(d_src, d_tgt, s, shuffle=False)}
+            self.record["data"]["dev"] = {"files": self.dev_paths, "pairs": len(d_src),
+                                          "skipped": run_data.describe_skipped(d_skipped)}
+        self.total_steps = s["epochs"] * len(self.batches)
+        keras.utils.set_random_seed(s["seed"])
+        with _distribution_scope(s["distribute"]):
+            self.model = self._build_model()
+            self.model.compile(optimizer=build_optimizer(s, self.total_steps))
+        self.record["vocabulary"] = {"source": source_tok.vocab_size,
+                                     "target": target_tok.vocab_size}
+        self.checkpoints = CheckpointManager(os.path.join(self.out, "checkpoints"),
+                                             keep=s["keep_checkpoints"])
+        self._open_tensorboard()
+
+    def _build_model(self):
+        import seqzoo
+        from seqzoo.models import Seq2Seq
+        from seqzoo.models.registry import PRESETS
+
+        if self.start_model is not None:
+            config = self.start_model.get_config()
+            model = type(self.start_model).from_config(config)
+            for target, source in zip(model.variables, self.start_model.variables):
+                target.assign(source)
+            return model
+        if PRESETS[self.preset]["class"] != "Seq2Seq":
+            raise InputError(f"--model {self.preset}: seqzoo train trains seq2seq presets "
+                             "(parallel data); for other models use the Python API")
+        try:
+            model = seqzoo.create(
+                self.preset, source_vocab_size=self.source_tokenizer.vocab_size,
+                target_vocab_size=self.target_tokenizer.vocab_size,
+                source_tokenizer=self.source_tokenizer, target_tokenizer=self.target_tokenizer,
+                **self.model_overrides)
+        except (ValueError, TypeError) as e:
+            raise InputError(f"model settings: {e}") from None
+        assert isinstance(model, Seq2Seq)
+        return model
+
+    def restore(self):
+        """Continues from the newest checkpoint; returns its path (or `None`)."""
+        path = self.checkpoints.latest()
+        if path is None:
+            return None
+        self.model.optimizer.build(self.model.trainable_variables)
+        self.state = restore_checkpoint(path, self.model, self.model.optimizer)
+        return path
+
+    # -- the loop -------------------------------------------------------------
+
+    def fit(self):
+        """Trains to the end (or early stop); saves the model and the record.
+
+        Raises:
+            TrainingError: the loss became NaN or infinite.
+        """
+        s, st = self.settings, self.state
+        start = time.time() - st["seconds"]
+        self.model.optimizer.build(self.model.trainable_variables)
+        for callback in self.callbacks:
+            getattr(callback, "on_train_begin", lambda t: None)(self)
+        self._open_tensorboard()
+        stopped_early = False
+        while st["epoch"] < s["epochs"] and not stopped_early:
+            epoch_start = time.time()
+            logs = self._train_epoch(start)
+            st["epoch"] += 1
+            st["batch"] = 0
+            entry = {"epoch": st["epoch"], "step": st["step"],
+                     "learning_rate": current_learning_rate(self.model.optimizer), **logs}
+            if self.dev is not None:
+                entry.update(self.evaluate_dev())
+            entry["seconds"] = round(time.time() - epoch_start, 2)
+            st["history"].append(entry)
+            stopped_early = self._after_epoch(entry)
+            st["seconds"] = time.time() - start
+            self._save_checkpoint()
+            self._write_record("running")
+            self._epoch_summary(entry)
+        best = st["best"]
+        if best is not None and s["restore_best"] and best["step"] != st["step"]:
+            restore_model_weights(self.checkpoints.path(best["step"]), self.model)
+            self.log(f"restored the best weights (epoch {best['epoch']}, "
+                     f"{s['monitor']}={best['value']:.4f})")
+        from seqzoo.models.base import save_model
+
+        save_model(self.model, os.path.join(self.out, "model.keras"))
+        self._write_record("early stopped" if stopped_early else "completed")
+        self._close_tensorboard()
+        return st["history"]
+
+    def _train_epoch(self, start):
+        s, st = self.settings, self.state
+        self.batches.set_epoch(st["epoch"])
+        n = len(self.batches)
+        bar = keras.utils.Progbar(n, verbose=1 if self.verbose == 1 else 0,
+                                  stateful_metrics=["loss", "token_accuracy", "perplexity"])
+        if st["batch"]:
+            bar.update(st["batch"])
+        sums = {"loss": 0.0, "token_accuracy": 0.0, "weight": 0}
+        for index in range(st["batch"], n):
+            x, y = self.batches[index]
+            logs = self.model.train_on_batch(x, y, return_dict=True)
+            loss = float(logs["loss"])
+            if not math.isfinite(loss):
+                self._stop_on_nan(loss)
+            tokens = int(np.count_nonzero(y))
+            sums["loss"] += loss * tokens
+            sums["token_accuracy"] += float(logs.get("token_accuracy", float("nan"))) * tokens
+            sums["weight"] += tokens
+            st["step"] += 1
+            st["batch"] = index + 1
+            running = {"loss": sums["loss"] / sums["weight"],
+                       "token_accuracy": sums["token_accuracy"] / sums["weight"]}
+            running["perplexity"] = math.exp(min(running["loss"], 50.0))
+            bar.update(index + 1, list(running.items()))
+            self._summary("train", {"loss": loss}, st["step"])
+            for callback in self.callbacks:
+                getattr(callback, "on_batch_end", lambda t, step: None)(self, st["step"])
+            every = s["checkpoint_every"]
+            if every and st["step"] % every == 0 and index + 1 < n:
+                st["seconds"] = time.time() - start
+                self._save_checkpoint()
+        if sums["weight"] == 0:  # resumed exactly at an epoch's end
+            return {}
+        return {f"train_{k}": round(v, 6) for k, v in running.items()}
+
+    def _stop_on_nan(self, loss):
+        st = self.state
+        latest = self.checkpoints.latest()
+        kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written"
+        self._write_record(f"stopped: loss {loss} at step {st['step'] + 1}")
+        raise TrainingError(
+            f"the training loss became {loss} at step {st['step'] + 1} (epoch "
+            f"{st['epoch'] + 1}); stopped without saving. {kept}. Try a lower learning_rate "
+            "or clipnorm")
+
+    def _after_epoch(self, entry):
+        """Best-checkpoint bookkeeping, reduce-on-plateau, early stopping."""
+        s, st = self.settings, self.state
+        if self.dev is None:
+            return False
+        value = entry.get(s["monitor"])
+        if value is None:
+            return False
+        lower = s["monitor"] in LOWER_IS_BETTER
+        best = st["best"]
+        if best is None or (value < best["value"] if lower else value > best["value"]):
+            st["best"] = {"epoch": st["epoch"], "step": st["step"], "value": value}
+            st["bad_epochs"] = st["plateau_wait"] = 0
+            return False
+        st["bad_epochs"] += 1
+        st["plateau_wait"] += 1
+        if s["schedule"] == "plateau" and st["plateau_wait"] > s["plateau_patience"]:
+            lr = self.model.optimizer.learning_rate
+            old = float(keras.ops.convert_to_numpy(lr))
+            new = max(old * s["plateau_factor"], min(s["min_learning_rate"], old))
+            lr.assign(new)
+            st["plateau_wait"] = 0
+            self.log(f"no improvement of {s['monitor']}: learning rate -> {new:.3g}")
+        if s["early_stopping"] and st["bad_epochs"] >= s["patience"]:
+            self.log(f"early stopping: {s['monitor']} has not improved for "
+                     f"{st['bad_epochs']} epochs")
+            return True
+        return False
+
+    def _save_checkpoint(self):
+        best = self.state["best"]
+        self.checkpoints.save(self.state["step"], self.model, self.model.optimizer,
+                              self.state, best_step=best["step"] if best else None)
+
+    # -- evaluation -------------------------------------------------------------
+
+    def evaluate_dev(self):
+        """Teacher-forced loss, token accuracy, perplexity; decoded exact match, CER, WER, BLEU."""
+        forced = self.model.evaluate(self.dev["batches"], verbose=0, return_dict=True)
+        result = {"dev_loss": forced["loss"], "dev_token_accuracy": forced["token_accuracy"],
+                  "dev_perplexity": forced["perplexity"]}
+        n = min(self.settings["dev_decode"], len(self.dev["sources"]))
+        if n:
+            result.update(self.decode_metrics(self.dev["sources"][:n], self.dev["targets"][:n]))
+        self._summary("dev", result, self.state["step"])
+        return {k: round(float(v), 6) for k, v in result.items()}
+
+    def decode_metrics(self, source_ids, references):
+        """Greedy-decodes `source_ids` and scores against reference texts."""
+        from seqzoo.metrics import character_error_rate, word_error_rate
+        from seqzoo.text import CharTokenizer
+
+        outputs = []
+        for i in range(0, len(source_ids), DECODE_BATCH):
+            ids = self.model.search(pad_sequences(source_ids[i:i + DECODE_BATCH]),
+                                    method="greedy")["ids"]
+            outputs += [self.target_tokenizer.decode(row[0]) for row in ids]
+        result = {
+            "dev_exact_match": float(np.mean([o == r for o, r in zip(outputs, references)])),
+            "dev_character_error_rate": character_error_rate(outputs, references),
+            "dev_word_error_rate": word_error_rate(outputs, references),
+        }
+        if not isinstance(self.target_tokenizer, CharTokenizer):
+            import sacrebleu
+
+            result["dev_bleu"] = sacrebleu.corpus_bleu(outputs, [references]).score
+        return result
+
+    # -- records ----------------------------------------------------------------
+
+    def _epoch_summary(self, entry):
+        if not self.verbose:
+            return
+        keys = ("train_loss", "dev_loss", "dev_token_accuracy", "dev_exact_match",
+                "dev_character_error_rate", "dev_bleu", "learning_rate")
+        parts = [f"{k}={entry[k]:.4g}" for k in keys if k in entry]
+        print(f"epoch {entry['epoch']}/{self.settings['epochs']} (step {entry['step']}, "
+              f"{entry['seconds']:.0f} s): " + ", ".join(parts), flush=True)
+
+    def _write_record(self, status):
+        from seqzoo import __version__
+
+        st = self.state
+        record = {
+            "status": status, "preset": self.preset, "model_overrides": self.model_overrides,
+            "settings": self.settings, **self.record, "steps": st["step"],
+            "epochs_done": st["epoch"], "seconds": round(st["seconds"], 1), "best": st["best"],
+            "history": st["history"], "backend": keras.backend.backend(),
+            "versions": {"seqzoo": __version__, "keras": keras.__version__},
+        }
+        with atomic_write(os.path.join(self.out, "run.json")) as f:
+            json.dump(record, f, indent=2)
+
+    def _open_tensorboard(self):
+        if not self.settings["tensorboard"] or self._writer is not None:
+            return
+        try:
+            import tensorboard  # noqa: F401 (tf.summary needs it)
+            import tensorflow as tf
+        except ImportError as e:
+            raise InputError(f"tensorboard=true needs the {e.name} package: pip install "
+                             f"{e.name} (or seqzoo[tensorboard])") from None
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(os.path.join(self.out, "tensorboard"))
+
+    def _summary(self, prefix, values, step):
+        if self._writer is None:
+            return
+        with self._writer.as_default():
+            for key, value in values.items():
+                self._tf.summary.scalar(f"{prefix}/{key.removeprefix('dev_')}", value, step=step)
+            if prefix == "train":
+                self._tf.summary.scalar("train/learning_rate",
+                                        current_learning_rate(self.model.optimizer), step=step)
+
+    def _close_tensorboard(self):
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None

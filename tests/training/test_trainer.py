@@ -1,0 +1,233 @@
+"""`seqzoo.training.Trainer`: training, checkpoints, exact resume, early stopping, NaN stop."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from seqzoo.errors import DataError, InputError
+from seqzoo.training.checkpoints import CheckpointManager, read_checkpoint, restore_checkpoint
+from seqzoo.training.config import resolve
+from seqzoo.training.trainer import Trainer, TrainingError, build_optimizer
+
+TINY = {"units": 16, "embedding_dim": 8}
+
+
+def sort_data(directory, n, seed, name):
+    rng = np.random.default_rng(seed)
+    words = ["".join(rng.choice(list("abcdefgh"), size=rng.integers(2, 6))) for _ in range(n)]
+    src, tgt = directory / f"{name}.src", directory / f"{name}.tgt"
+    src.write_text("".join(w + "\n" for w in words))
+    tgt.write_text("".join("".join(sorted(w)) + "\n" for w in words))
+    return [str(src), str(tgt)]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("data")
+    return {"train": sort_data(directory, 192, 0, "train"),
+            "dev": sort_data(directory, 40, 1, "dev")}
+
+
+def settings(**values):
+    base = {"epochs": 2, "batch_size": 32, "learning_rate": 0.01, "dev_decode": 20,
+            "num_buckets": 1}  # 6 full batches an epoch
+    return resolve([("test", {**base, **values})])[0]
+
+
+def make_trainer(out, data, resume=False, callbacks=(), model=TINY, **values):
+    trainer = Trainer(out, "seq2seq_luong_small", settings(**values), model, data["train"],
+                      data["dev"], verbose=0, callbacks=callbacks)
+    trainer.prepare(resume=resume)
+    return trainer
+
+
+class StopAt:
+    """Raises at a step, like a kill after the step (the run's process dies)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_batch_end(self, trainer, step):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_trains_and_writes_the_run_folder(tmp_path, data):
+    trainer = make_trainer(tmp_path, data, epochs=3)
+    history = trainer.fit()
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["dev_loss"] < history[0]["dev_loss"]
+    for key in ("dev_token_accuracy", "dev_perplexity", "dev_exact_match",
+                "dev_character_error_rate", "train_token_accuracy"):
+        assert key in history[-1]
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["steps"] == 3 * 6 and record["data"]["train"]["pairs"] == 192
+    assert record["data"]["dev"]["pairs"] == 40
+    assert record["settings"]["epochs"] == 3 and len(record["history"]) == 3
+    import seqzoo
+
+    model = seqzoo.load(tmp_path / "model.keras")
+    assert model.source_tokenizer.vocab_size == trainer.source_tokenizer.vocab_size
+    assert len(model.translate(["bad"])) == 1
+
+
+def test_keeps_the_last_k_checkpoints_and_the_best(tmp_path, data):
+    # dev_exact_match stays 0 with a tiny learning rate: the first epoch stays the best.
+    trainer = make_trainer(tmp_path, data, epochs=4, checkpoint_every=2, keep_checkpoints=2,
+                           monitor="dev_exact_match", learning_rate=1e-7)
+    trainer.fit()
+    assert trainer.state["best"]["step"] == 6
+    assert trainer.checkpoints.steps() == [6, 22, 24]
+
+
+def test_resume_after_interruption_ends_where_an_uninterrupted_run_does(tmp_path, data):
+    full = make_trainer(tmp_path / "full", data, epochs=3, checkpoint_every=4)
+    full.fit()
+    cut = make_trainer(tmp_path / "cut", data, epochs=3, checkpoint_every=4,
+                       callbacks=[StopAt(10)])
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit()
+    assert cut.checkpoints.steps()[-1] == 8  # mid-epoch 2 (6 batches an epoch)
+    resumed = make_trainer(tmp_path / "cut", data, resume=True, epochs=3, checkpoint_every=4)
+    resumed.restore()
+    assert (resumed.state["epoch"], resumed.state["batch"], resumed.state["step"]) == (1, 2, 8)
+    resumed.fit()
+    assert resumed.state["step"] == full.state["step"] == 18
+    for a, b in zip(full.model.variables, resumed.model.variables):
+        np.testing.assert_allclose(np.asarray(a.value), np.asarray(b.value), atol=1e-5)
+    assert resumed.state["history"][-1]["dev_loss"] == pytest.approx(
+        full.state["history"][-1]["dev_loss"], abs=1e-4)
+    # The optimizer state came back too (Adam's step count).
+    assert int(resumed.model.optimizer.iterations) == 18
+
+
+def test_same_seed_repeats_exactly_on_cpu(tmp_path, data):
+    a = make_trainer(tmp_path / "a", data, seed=3).fit()
+    b = make_trainer(tmp_path / "b", data, seed=3).fit()
+    c = make_trainer(tmp_path / "c", data, seed=4).fit()
+    assert [h["train_loss"] for h in a] == [h["train_loss"] for h in b]
+    assert [h["train_loss"] for h in a] != [h["train_loss"] for h in c]
+
+
+def test_early_stopping_and_reduce_on_plateau(tmp_path, data):
+    trainer = make_trainer(tmp_path, data, epochs=6, learning_rate=1e-7,
+                           monitor="dev_exact_match", early_stopping=True, patience=2,
+                           schedule="plateau", plateau_patience=0, plateau_factor=0.5,
+                           min_learning_rate=1e-9)
+    history = trainer.fit()
+    assert len(history) == 3  # the first epoch, then 2 without improvement
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "early stopped"
+    rates = [h["learning_rate"] for h in history]
+    assert rates[0] == pytest.approx(1e-7)
+    assert rates[1] == pytest.approx(1e-7) and rates[2] == pytest.approx(0.5e-7)
+    assert trainer.model.optimizer.learning_rate.numpy() == pytest.approx(0.25e-7)
+
+
+class Poison:
+    def __init__(self, step):
+        self.step = step
+
+    def on_batch_end(self, trainer, step):
+        if step == self.step:
+            variable = trainer.model.trainable_variables[0]
+            variable.assign(np.full(variable.shape, np.nan, "float32"))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, data):
+    trainer = make_trainer(tmp_path, data, epochs=3, checkpoint_every=4, callbacks=[Poison(9)])
+    with pytest.raises(TrainingError, match=r"loss became nan at step 10 .*ckpt-00000008"):
+        trainer.fit()
+    assert not (tmp_path / "model.keras").exists()
+    assert json.loads((tmp_path / "run.json").read_text())["status"].startswith("stopped")
+    meta, arrays = read_checkpoint(trainer.checkpoints.latest())
+    assert meta["state"]["step"] == 8
+    assert all(np.isfinite(a).all() for a in arrays if a.dtype.kind == "f")
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, data, monkeypatch):
+    trainer = make_trainer(tmp_path, data)
+    manager = trainer.checkpoints
+    good = manager.save(3, trainer.model, trainer.model.optimizer, {"step": 3})
+    before = open(good, "rb").read()
+
+    def dying_savez(f, **arrays):
+        f.write(b"PK\x03\x04 half of a zip")
+        raise KeyboardInterrupt  # killed half way through the write
+
+    monkeypatch.setattr(np, "savez", dying_savez)
+    with pytest.raises(KeyboardInterrupt):
+        manager.save(3, trainer.model, trainer.model.optimizer, {"step": 3})
+    with pytest.raises(KeyboardInterrupt):
+        manager.save(4, trainer.model, trainer.model.optimizer, {"step": 4})
+    assert open(good, "rb").read() == before
+    assert manager.steps() == [3]
+    assert sorted(os.listdir(manager.directory)) == ["ckpt-00000003.npz"]
+
+
+def test_corrupt_and_incompatible_checkpoints_get_clear_errors(tmp_path, data):
+    trainer = make_trainer(tmp_path / "a", data)
+    manager = trainer.checkpoints
+    path = manager.save(1, trainer.model, trainer.model.optimizer, {"step": 1})
+    trainer.model.optimizer.build(trainer.model.trainable_variables)
+    other = make_trainer(tmp_path / "b", data, model={"units": 24, "embedding_dim": 8})
+    other.model.optimizer.build(other.model.trainable_variables)
+    with pytest.raises(DataError, match=r"ckpt-00000001\.npz: incompatible checkpoint"):
+        restore_checkpoint(path, other.model, other.model.optimizer)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(DataError, match=r"ckpt-00000001\.npz: corrupt or unreadable"):
+        restore_checkpoint(path, trainer.model, trainer.model.optimizer)
+
+
+def test_partial_files_of_a_killed_save_are_cleaned_up(tmp_path):
+    (tmp_path / ".ckpt-00000005.npz.abc.tmp").write_bytes(b"partial")
+    (tmp_path / "ckpt-00000004.npz").write_bytes(b"x")
+    manager = CheckpointManager(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-00000004.npz"]
+    assert manager.latest().endswith("ckpt-00000004.npz")
+
+
+def test_schedules_and_clipping():
+    s = settings(schedule="exponential", decay_steps=10, decay_rate=0.5, learning_rate=1.0)
+    opt = build_optimizer(s, 100)
+    assert float(opt._learning_rate(20)) == pytest.approx(0.25)
+    assert opt.global_clipnorm == 5.0
+    s = settings(schedule="warmup", warmup_steps=10, learning_rate=1.0)
+    opt = build_optimizer(s, 110)
+    values = [float(opt._learning_rate(step)) for step in (0, 5, 10, 60, 110)]
+    assert values[0] == 0.0 and values[1] == pytest.approx(0.5) and values[2] == pytest.approx(1.0)
+    assert values[2] > values[3] > values[4] >= 0.05 - 1e-6
+    opt = build_optimizer(settings(clipvalue=0.5), 10)
+    assert opt.clipvalue == 0.5 and opt.global_clipnorm is None
+    with pytest.raises(InputError, match="clipnorm and clipvalue"):
+        settings(clipvalue=0.5, clipnorm=1.0)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"epochs": 0}, "test: epochs=0; expected an integer >= 1"),
+    ({"schedule": "cosine"}, "schedule='cosine'; expected one of"),
+    ({"learning_rate": "fast"}, "learning_rate='fast'; expected a positive number"),
+    ({"bogus": 1}, "unknown setting 'bogus'"),
+    ({"monitor": "dev_speed"}, "monitor='dev_speed'"),
+])
+def test_bad_settings_are_named(values, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        resolve([("test", values)])
+
+
+def test_tensorboard_and_word_level_bleu(tmp_path):
+    pytest.importorskip("tensorflow")
+    src, tgt = tmp_path / "s.txt", tmp_path / "t.txt"
+    rng = np.random.default_rng(0)
+    words = [" ".join(rng.choice(["red", "green", "blue", "big"], size=3)) for _ in range(64)]
+    src.write_text("".join(w + "\n" for w in words))
+    tgt.write_text("".join(" ".join(reversed(w.split())) + "\n" for w in words))
+    data = {"train": [str(src), str(tgt)], "dev": [str(src), str(tgt)]}
+    trainer = make_trainer(tmp_path / "run", data, epochs=1, tokenizer="word", tensorboard=True)
+    history = trainer.fit()
+    assert 0.0 <= history[0]["dev_bleu"] <= 100.0
+    assert os.listdir(tmp_path / "run" / "tensorboard")
