@@ -101,6 +101,12 @@ def evaluate(args):
         "character_error_rate": character_error_rate(outputs, targets),
         "word_error_rate": word_error_rate(outputs, targets),
     }
+    from seqzoo.text import CharTokenizer
+
+    if not isinstance(model.target_tokenizer, CharTokenizer):
+        import sacrebleu  # word-level and subword targets
+
+        report["bleu"] = float(sacrebleu.corpus_bleu(outputs, [targets]).score)
     for name, value in report.items():
         print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
     return 0

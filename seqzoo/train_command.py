@@ -42,9 +42,12 @@ def _shortcut_values(args):
 def _model_arguments(preset):
     from seqzoo.models.registry import MODEL_CLASSES, PRESETS, _arguments
 
+    seq2seq = sorted(n for n, p in PRESETS.items() if p["class"] == "Seq2Seq")
     if preset not in PRESETS:
-        raise InputError(f"--model {preset!r}: unknown preset; expected one of "
-                         f"{sorted(n for n, p in PRESETS.items() if p['class'] == 'Seq2Seq')}")
+        raise InputError(f"--model {preset!r}: unknown preset; expected one of {seq2seq}")
+    if preset not in seq2seq:
+        raise InputError(f"--model {preset}: seqzoo train trains seq2seq presets (parallel "
+                         f"data), one of {seq2seq}; for other models use the Python API")
     return set(_arguments(MODEL_CLASSES[PRESETS[preset]["class"]])) - {
         "source_vocab_size", "target_vocab_size", "source_tokenizer", "target_tokenizer"}
 

@@ -1,6 +1,7 @@
 """The data side of a training run: parallel files, tokenizers, batches."""
 
 import os
+import tempfile
 
 from seqzoo.data import BucketedBatches, encode_parallel, read_parallel
 from seqzoo.data.corpus import SkippedPair
@@ -27,9 +28,18 @@ def build_tokenizer(kind, texts, settings, prefix):
         texts, prefix, settings["vocab_size"], model_type=settings["sentencepiece_type"])
 
 
-def make_tokenizers(corpus, settings, directory):
-    """Builds the source and target tokenizers and saves them in `directory`."""
-    os.makedirs(directory, exist_ok=True)
+def make_tokenizers(corpus, settings):
+    """Builds (or trains) the source and target tokenizers of a corpus."""
+    with tempfile.TemporaryDirectory(prefix="seqzoo-tokenizers-") as directory:
+        return _make_tokenizers(corpus, settings, directory)
+
+
+def save_tokenizers(source, target, directory):
+    source.save(os.path.join(directory, "source.json"))
+    target.save(os.path.join(directory, "target.json"))
+
+
+def _make_tokenizers(corpus, settings, directory):
     source_kind = settings["tokenizer"]
     target_kind = settings["target_tokenizer"] or source_kind
     if settings["shared_vocabulary"]:
@@ -44,8 +54,6 @@ def make_tokenizers(corpus, settings, directory):
                                  os.path.join(directory, "source"))
         target = build_tokenizer(target_kind, corpus.targets, settings,
                                  os.path.join(directory, "target"))
-    source.save(os.path.join(directory, "source.json"))
-    target.save(os.path.join(directory, "target.json"))
     return source, target
 
 

@@ -128,13 +128,10 @@ class Trainer:
         if self.start_model is not None:
             source_tok = self.start_model.source_tokenizer
             target_tok = self.start_model.target_tokenizer
-            if not resume:
-                source_tok.save(os.path.join(self.tokenizer_dir, "source.json"))
-                target_tok.save(os.path.join(self.tokenizer_dir, "target.json"))
         elif resume:
             source_tok, target_tok = run_data.load_tokenizers(self.tokenizer_dir)
         else:
-            source_tok, target_tok = run_data.make_tokenizers(train, s, self.tokenizer_dir)
+            source_tok, target_tok = run_data.make_tokenizers(train, s)
         self.source_tokenizer, self.target_tokenizer = source_tok, target_tok
         src, tgt, skipped = run_data.encode_corpus(train, source_tok, target_tok,
                                                    s["max_length"])
@@ -154,6 +151,8 @@ class Trainer:
         with _distribution_scope(s["distribute"]):
             self.model = self._build_model()
             self.model.compile(optimizer=build_optimizer(s, self.total_steps))
+        if not resume:  # only now: a bad setting must not leave files behind
+            run_data.save_tokenizers(source_tok, target_tok, self.tokenizer_dir)
         self.record["vocabulary"] = {"source": source_tok.vocab_size,
                                      "target": target_tok.vocab_size}
         self.checkpoints = CheckpointManager(os.path.join(self.out, "checkpoints"),
