@@ -107,6 +107,9 @@ def build_parser():
     from seqzoo.train_command import add_parser as add_train_parser
 
     add_train_parser(commands)
+    from seqzoo.finetune_command import add_parser as add_finetune_parser
+
+    add_finetune_parser(commands)
     from seqzoo.export import add_parser as add_export_parser
 
     add_export_parser(commands)

@@ -127,6 +127,7 @@ def resume(args):
         settings, _ = resolve([(path, config["settings"])])
         preset, overrides = config["preset"], config["model_overrides"]
         train, dev = config["train"], config["dev"]
+        model_config, freeze = config.get("model_config"), config.get("freeze")
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(f"{path}: not a valid run config ({e})") from None
     record = os.path.join(out, "run.json")
@@ -136,9 +137,15 @@ def resume(args):
         if status in ("completed", "early stopped"):
             print(f"{out}: the run is already {status}; nothing to do")
             return 0
-    trainer = Trainer(out, preset, settings, overrides, train, dev, verbose=_verbosity(args))
+    trainer = Trainer(out, preset, settings, overrides, train, dev, verbose=_verbosity(args),
+                      model_config=model_config, extra={"freeze": freeze} if freeze else None)
     trainer.prepare(resume=True)
     checkpoint = trainer.restore()
+    if freeze and freeze["steps"] > trainer.state["step"]:
+        from seqzoo.training.freezing import FreezeFor
+
+        trainer.callbacks.append(FreezeFor(freeze["steps"] - trainer.state["step"],
+                                           freeze["parts"]))
     st = trainer.state
     print(f"resuming {out} from {checkpoint or 'the start (no checkpoint yet)'}: epoch "
           f"{st['epoch'] + 1}, batch {st['batch']}, step {st['step']}")

@@ -156,3 +156,55 @@ def test_word_level_run_then_eval_reports_bleu(tmp_path, capsys):
     hypotheses = (tmp_path / "hyp.txt").read_text().splitlines()
     expected = sacrebleu.corpus_bleu(hypotheses, [tgt.read_text().splitlines()]).score
     assert float(report["bleu"]) == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, data):
+    out = tmp_path_factory.mktemp("pretrained") / "run"
+    assert main(["train", *SETTINGS, "--train", *data["train"], "--epochs", "2",
+                 "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_finetune_with_a_vocabulary_trained_on_new_data(tmp_path, pretrained, capsys):
+    import numpy as np
+
+    import seqzoo
+
+    rng = np.random.default_rng(5)
+    words = ["".join(rng.choice(list("abcdefjk"), size=4)) for _ in range(64)]
+    src, tgt = tmp_path / "s.txt", tmp_path / "t.txt"
+    src.write_text("".join(w + "\n" for w in words))
+    tgt.write_text("".join("".join(sorted(w)) + "\n" for w in words))
+    out = tmp_path / "ft"
+    capsys.readouterr()
+    assert main(["finetune", "--from", str(pretrained), "--train-vocab", "100",
+                 "--train", str(src), str(tgt), "--out", str(out), "--epochs", "1",
+                 "--freeze", "encoder", "--freeze-steps", "100", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    # Letters a-h were the old vocabulary; the new data has a-f, j, k.
+    assert "12 -> 12 tokens: 10 kept, 2 added, 2 dropped" in printed
+    record = json.loads((out / "run.json").read_text())
+    assert record["finetune"]["vocabulary"]["source"] == {"kept": 10, "added": 2, "dropped": 2}
+    old, new = seqzoo.load(pretrained / "model.keras"), seqzoo.load(out / "model.keras")
+    assert new.source_tokenizer.token_to_id("k") >= 4
+    # The encoder was frozen for all of the (2) steps; the decoder trained.
+    for a, b in zip(old._parts["encoder"].trainable_variables,
+                    new._parts["encoder"].trainable_variables):
+        np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value))
+    assert not np.array_equal(np.asarray(old._parts["decoder"].variables[0].value),
+                              np.asarray(new._parts["decoder"].variables[0].value))
+
+
+def test_finetune_with_a_vocabulary_file_without_specials_is_refused(tmp_path, pretrained,
+                                                                      data, capsys):
+    vocab = tmp_path / "letters.txt"
+    vocab.write_text("a\nb\nc\n")
+    out = tmp_path / "ft"
+    assert main(["finetune", "--from", str(pretrained), "--vocab", str(vocab),
+                 "--train", *data["train"], "--out", str(out)]) == 2
+    assert str(vocab) in _error(capsys)
+    assert not out.exists()
+    assert main(["finetune", "--from", str(tmp_path / "nope.keras"), "--train",
+                 *data["train"], "--out", str(out)]) == 2
+    assert "nope.keras" in _error(capsys)

@@ -85,14 +85,18 @@ class Trainer:
         train: `[SRC, TGT]` or `[FILE.tsv]`.
         dev: the same for the dev set, or `None`.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-        model: start from this model's weights (fine-tuning) instead of a
-            new model; its tokenizers are used.
-        callbacks: objects with optional `on_train_begin(trainer)` and
-            `on_batch_end(trainer, step)` methods (e.g. freezing).
+        model_config: build the model from this config (a `Seq2Seq`'s
+            `get_config()` without tokenizers) instead of the preset, e.g.
+            for fine-tuning; `preset` then only names the run.
+        model: start from this model's weights and tokenizers (fine-tuning);
+            it must match `model_config`.
+        callbacks: `keras.callbacks.Callback`s (e.g. `FreezeFor`); they get
+            `on_train_begin`, `on_train_batch_begin/end` (with the batch index
+            in the epoch) and `on_train_end`.
     """
 
     def __init__(self, out, preset, settings, model_overrides=None, train=None, dev=None,
-                 verbose=1, model=None, callbacks=()):
+                 verbose=1, model=None, callbacks=(), model_config=None, extra=None):
         self.out = os.fspath(out)
         self.preset = preset
         self.settings = settings
@@ -101,6 +105,8 @@ class Trainer:
         self.dev_paths = [os.path.abspath(p) for p in dev] if dev else None
         self.verbose = verbose
         self.start_model = model
+        self.model_config = model_config
+        self.extra = dict(extra or {})
         self.callbacks = list(callbacks)
         self.log = print if verbose else (lambda *a, **k: None)
         self.tokenizer_dir = os.path.join(self.out, "tokenizers")
@@ -114,7 +120,8 @@ class Trainer:
 
     def run_config(self):
         return {"preset": self.preset, "model_overrides": self.model_overrides,
-                "settings": self.settings, "train": self.train_paths, "dev": self.dev_paths}
+                "model_config": self.model_config, "settings": self.settings,
+                "train": self.train_paths, "dev": self.dev_paths, **self.extra}
 
     def prepare(self, resume=False):
         """Reads the data, makes or loads tokenizers, builds and compiles the model."""
@@ -164,11 +171,13 @@ class Trainer:
         from seqzoo.models import Seq2Seq
         from seqzoo.models.registry import PRESETS
 
-        if self.start_model is not None:
-            config = self.start_model.get_config()
-            model = type(self.start_model).from_config(config)
-            for target, source in zip(model.variables, self.start_model.variables):
-                target.assign(source)
+        if self.model_config is not None:
+            model = Seq2Seq.from_config({**self.model_config,
+                                         "source_tokenizer": self.source_tokenizer,
+                                         "target_tokenizer": self.target_tokenizer})
+            if self.start_model is not None:
+                for target, source in zip(model.variables, self.start_model.variables):
+                    target.assign(source)
             return model
         if PRESETS[self.preset]["class"] != "Seq2Seq":
             raise InputError(f"--model {self.preset}: seqzoo train trains seq2seq presets "
@@ -205,7 +214,8 @@ class Trainer:
         start = time.time() - st["seconds"]
         self.model.optimizer.build(self.model.trainable_variables)
         for callback in self.callbacks:
-            getattr(callback, "on_train_begin", lambda t: None)(self)
+            callback.set_model(self.model)
+            callback.on_train_begin()
         self._open_tensorboard()
         stopped_early = False
         while st["epoch"] < s["epochs"] and not stopped_early:
@@ -234,6 +244,8 @@ class Trainer:
         save_model(self.model, os.path.join(self.out, "model.keras"))
         self._write_record("early stopped" if stopped_early else "completed")
         self._close_tensorboard()
+        for callback in self.callbacks:
+            callback.on_train_end()
         return st["history"]
 
     def _train_epoch(self, start):
@@ -247,6 +259,8 @@ class Trainer:
         sums = {"loss": 0.0, "token_accuracy": 0.0, "weight": 0}
         for index in range(st["batch"], n):
             x, y = self.batches[index]
+            for callback in self.callbacks:
+                callback.on_train_batch_begin(index)
             logs = self.model.train_on_batch(x, y, return_dict=True)
             loss = float(logs["loss"])
             if not math.isfinite(loss):
@@ -263,7 +277,7 @@ class Trainer:
             bar.update(index + 1, list(running.items()))
             self._summary("train", {"loss": loss}, st["step"])
             for callback in self.callbacks:
-                getattr(callback, "on_batch_end", lambda t, step: None)(self, st["step"])
+                callback.on_train_batch_end(index, logs)
             every = s["checkpoint_every"]
             if every and st["step"] % every == 0 and index + 1 < n:
                 st["seconds"] = time.time() - start

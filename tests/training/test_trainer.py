@@ -3,6 +3,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 
@@ -43,14 +44,15 @@ def make_trainer(out, data, resume=False, callbacks=(), model=TINY, **values):
     return trainer
 
 
-class StopAt:
+class StopAt(keras.callbacks.Callback):
     """Raises at a step, like a kill after the step (the run's process dies)."""
 
     def __init__(self, step):
+        super().__init__()
         self.step = step
 
-    def on_batch_end(self, trainer, step):
-        if step == self.step:
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) == self.step:
             raise KeyboardInterrupt
 
 
@@ -127,13 +129,14 @@ def test_early_stopping_and_reduce_on_plateau(tmp_path, data):
     assert trainer.model.optimizer.learning_rate.numpy() == pytest.approx(0.25e-7)
 
 
-class Poison:
+class Poison(keras.callbacks.Callback):
     def __init__(self, step):
+        super().__init__()
         self.step = step
 
-    def on_batch_end(self, trainer, step):
-        if step == self.step:
-            variable = trainer.model.trainable_variables[0]
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) == self.step:
+            variable = self.model.trainable_variables[0]
             variable.assign(np.full(variable.shape, np.nan, "float32"))
 
 
