@@ -1,5 +1,7 @@
 """Runs benchmark suites: `python -m benchmarks [SUITE ...] [--backend B] [--quick] [--out DIR]`.
 
+Suites: rnn, decode, seq2seq, softmax (benchmarks/README.md describes them).
+
 Writes DIR/results.json (every figure with its machine, device, backend,
 library versions, date and settings), DIR/results.md (tables) and PNG charts
 (benchmarks/plots.py).
@@ -14,6 +16,7 @@ import sys
 # Suite name -> module; imported only when run, after the backend is chosen.
 SUITES = {
     "rnn": "benchmarks.rnn",
+    "decode": "benchmarks.decode",
     "seq2seq": "benchmarks.seq2seq",
     "softmax": "benchmarks.softmax",
 }

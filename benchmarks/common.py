@@ -452,12 +452,14 @@ def write_results(out_dir, records, suites, command=None):
             record["context"]["command"] = command
     kept = [r for r in read_records(out) if r.get("suite") not in ran and r.get("suite") in suites]
     merged = kept + list(records)
+    from seqzoo.io import atomic_write
+
     json_path = out / RESULTS_JSON
-    json_path.write_text(
-        json.dumps({"schema": SCHEMA, "records": merged}, indent=2) + "\n", encoding="utf-8"
-    )
+    with atomic_write(json_path) as f:
+        f.write(json.dumps({"schema": SCHEMA, "records": merged}, indent=2) + "\n")
     md_path = out / RESULTS_MD
-    md_path.write_text(markdown(merged, suites), encoding="utf-8")
+    with atomic_write(md_path) as f:
+        f.write(markdown(merged, suites))
     return json_path, md_path
 
 

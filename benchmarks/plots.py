@@ -8,7 +8,10 @@ import pathlib
 
 SOFTMAX_PNG = "softmax_vs_vocab.png"
 RNN_PNG = "rnn_throughput.png"
-SEQ2SEQ_PNG = "seq2seq_decoding.png"
+RNN_LENGTH_PNG = "rnn_vs_length.png"
+RNN_BATCH_PNG = "rnn_vs_batch.png"
+DECODE_PNG = "decode.png"
+SEQ2SEQ_PNG = "seq2seq_training.png"
 
 
 def _pyplot():
@@ -40,8 +43,11 @@ def _title(records, text):
 
 
 def _save(fig, path):
+    from seqzoo.io import atomic_write
+
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, dpi=100, format="png")
     return path
 
 
@@ -84,7 +90,7 @@ def _bars(plt, ax, labels, series, unit_label):
 
 
 def _rnn(plt, records, out):
-    rows = _ok(records, "rnn")
+    rows = [r for r in _ok(records, "rnn") if r.get("kind", "config") == "config"]
     if not rows:
         return None
     impls = [i for i in ("seqzoo", "seqzoo_no_cudnn", "torch") if any(i in r["results"] for r in rows)]
@@ -98,25 +104,74 @@ def _rnn(plt, records, out):
     return path
 
 
-def _seq2seq(plt, records, out):
-    rows = _ok(records, "seq2seq")
-    panels = []
-    for row in rows:
-        if row.get("kind") == "decode":
-            panels.append((f"decoding, batch {row['settings'].get('decode_batch', '?')}",
-                           row, "sequences_per_s", "sequences/s"))
-        elif row.get("kind") == "train":
-            panels.append(("teacher-forced training", row, "target_tokens_per_s",
-                           "target tokens/s"))
-    if not panels:
+def _sweep(plt, records, out, axis):
+    """Throughput against `axis` ("length" or "batch"), the other fixed, per config."""
+    other = "batch" if axis == "length" else "length"
+    rows = [r for r in _ok(records, "rnn") if r.get("kind") == "sweep"]
+    if not rows:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels) + 1, 4), squeeze=False)
-    for ax, (title, row, unit, unit_label) in zip(axes[0], panels):
+    # The sweep varies one axis at the suite's value of the other: the most common one.
+    values = [r["settings"][other] for r in rows]
+    fixed = max(set(values), key=values.count)
+    rows = sorted((r for r in rows if r["settings"][other] == fixed),
+                  key=lambda r: r["settings"][axis])
+    if len({r["settings"][axis] for r in rows}) < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for config in dict.fromkeys(r["name"].rsplit("-b", 1)[0] for r in rows):
+        mine = [r for r in rows if r["name"].rsplit("-b", 1)[0] == config]
+        for impl, marker in (("seqzoo", "o"), ("seqzoo_no_cudnn", "^"), ("torch", "s")):
+            points = [(r["settings"][axis], _median(r["results"].get(impl, {}), "tokens_per_s"))
+                      for r in mine]
+            points = [p for p in points if p[1] is not None]
+            if points:
+                ax.plot(*zip(*points), marker=marker, label=f"{config} {impl}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sequence length" if axis == "length" else "batch size")
+    ax.set_ylabel("tokens/s (training step)")
+    ax.set_title(_title(rows, f"RNN training throughput against {axis} ({other} {fixed})"))
+    ax.legend(fontsize="small")
+    ax.grid(True, which="both", alpha=0.3)
+    path = _save(fig, out / (RNN_LENGTH_PNG if axis == "length" else RNN_BATCH_PNG))
+    plt.close(fig)
+    return path
+
+
+def _rnn_vs_length(plt, records, out):
+    return _sweep(plt, records, out, "length")
+
+
+def _rnn_vs_batch(plt, records, out):
+    return _sweep(plt, records, out, "batch")
+
+
+def _decode(plt, records, out):
+    rows = _ok(records, "decode")
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows) + 1, 4), squeeze=False)
+    for ax, row in zip(axes[0], rows):
         names = list(row["results"])
-        _bars(plt, ax, names, [(title, [_median(row["results"][n], unit) for n in names])],
-              unit_label)
+        title = f"batch {row['settings'].get('decode_batch', '?')}"
+        _bars(plt, ax, names, [(title, [_median(row["results"][n], "sequences_per_s")
+                                        for n in names])], "sequences/s")
         ax.set_title(title)
-    fig.suptitle(_title(rows, "attention seq2seq"))
+    fig.suptitle(_title(rows, "attention seq2seq: decoding"))
+    path = _save(fig, out / DECODE_PNG)
+    plt.close(fig)
+    return path
+
+
+def _seq2seq(plt, records, out):
+    rows = [r for r in _ok(records, "seq2seq") if r.get("kind") == "train"]
+    if not rows:
+        return None
+    row = rows[-1]
+    names = list(row["results"])
+    fig, ax = plt.subplots(figsize=(5, 4))
+    _bars(plt, ax, names, [("train", [_median(row["results"][n], "target_tokens_per_s")
+                                      for n in names])], "target tokens/s")
+    ax.set_title(_title(rows, "attention seq2seq: teacher-forced training"))
     path = _save(fig, out / SEQ2SEQ_PNG)
     plt.close(fig)
     return path
@@ -136,7 +191,7 @@ def write_plots(out_dir, records):
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for draw in (_softmax, _rnn, _seq2seq):
+    for draw in (_softmax, _rnn, _rnn_vs_length, _rnn_vs_batch, _decode, _seq2seq):
         path = draw(plt, records, out)
         if path is not None:
             written.append(path)

@@ -5,12 +5,15 @@ Each configuration (cell, directions, layers) times one training step
 compiled Keras model, and, when `torch` is installed, of `torch.nn.LSTM`/
 `GRU` with the same shapes, loss and optimizer, in the same process and
 interleaved with it. Throughput is tokens per second: `batch * length /
-step time`.
+step time`. A sweep then times chosen configurations at other sequence
+lengths (at the suite's batch) and batch sizes (at its length), for the
+charts of throughput against length and batch. Each implementation's peak
+memory of a training step is measured after its timing (benchmarks.memory).
+The Markdown report is benchmarks/rnn_report.py.
 """
 
-import math
-
-from benchmarks import common
+from benchmarks import common, memory
+from benchmarks.rnn_report import describe, geometric_mean_ratio, progress_line, table  # noqa: F401
 
 TITLE = "training-step throughput of the RNN stacks"
 
@@ -40,18 +43,27 @@ _FULL = {
     "torch": "auto",
     "threads": 0,
     "seed": 1234,
+    # Sweep: these configs at each length (batch fixed) and each batch (length fixed).
+    "sweep_configs": ["lstm-uni-1"],
+    "sweep_lengths": [10, 25, 50, 100, 200],
+    "sweep_batches": [8, 16, 32, 64, 128, 256],
+    "sweep_repeats": 5,
+    # Steps measured for memory per implementation (0: no memory figures).
+    "memory_steps": 2,
 }
 
 SETTINGS = {
     "full": _FULL,
     "quick": dict(
         _FULL, configs=["lstm-uni-1", "lstm-bi-2", "gru-uni-1", "gru-bi-2"], batch=32, length=20,
-        warmup=2, repeats=5, max_seconds=5.0,
+        warmup=2, repeats=5, max_seconds=5.0, sweep_lengths=[10, 40], sweep_batches=[8, 128],
+        sweep_repeats=3,
     ),
     "tiny": dict(
         _FULL, configs=["lstm-bi-2"], batch=4, length=5, input=8, hidden=8, warmup=1, repeats=2,
         # Millisecond rounds: too short to see other processes, and the figures mean nothing.
-        min_run_s=0.0, max_others=1000.0,
+        min_run_s=0.0, max_others=1000.0, sweep_configs=["gru-uni-1"], sweep_lengths=[3, 5],
+        sweep_batches=[2, 4], sweep_repeats=2, memory_steps=1,
     ),
 }
 
@@ -87,14 +99,31 @@ def _jit_compile(value):
 
 def check_settings(s):
     """Raises `ValueError` naming the first bad setting."""
-    for key in ("batch", "length", "input", "hidden", "repeats"):
+    for key in ("batch", "length", "input", "hidden", "repeats", "sweep_repeats"):
         if not isinstance(s[key], int) or s[key] < 1:
             raise ValueError(f"Expected a positive integer. Received: {key}={s[key]!r}")
+    if not isinstance(s["memory_steps"], int) or s["memory_steps"] < 0:
+        raise ValueError(
+            f"Expected memory_steps >= 0. Received: memory_steps={s['memory_steps']!r}"
+        )
+    for key in ("sweep_lengths", "sweep_batches"):
+        _sizes(key, s[key])
     if s["torch"] not in ("auto", "on", "off"):
         raise ValueError(f"Expected torch auto, on or off. Received: torch={s['torch']!r}")
     _jit_compile(s["jit_compile"])
-    for name in s["configs"]:
+    for name in list(s["configs"]) + list(s["sweep_configs"]):
         parse_config(name)
+
+
+def _sizes(key, values):
+    """A list setting of positive integers (strings from --set are converted)."""
+    try:
+        sizes = [int(v) for v in values]
+    except (TypeError, ValueError):
+        sizes = None
+    if sizes is None or any(v < 1 for v in sizes):
+        raise ValueError(f"Expected positive integers. Received: {key}={values!r}")
+    return sizes
 
 
 def _load_torch(mode):
@@ -180,6 +209,14 @@ def _figures(step, calls, tokens):
     }
 
 
+def _sweep_points(s):
+    """(batch, length) pairs of the sweep: each length at the suite's batch, each
+    batch at its length, without duplicates."""
+    points = [(s["batch"], n) for n in _sizes("sweep_lengths", s["sweep_lengths"])]
+    points += [(b, s["length"]) for b in _sizes("sweep_batches", s["sweep_batches"])]
+    return list(dict.fromkeys(points))
+
+
 def run(settings, context, log=print):
     """Runs the suite.
 
@@ -189,7 +226,8 @@ def run(settings, context, log=print):
         log: function of one string, for progress lines.
 
     Returns:
-        A list of records, one per configuration.
+        A list of records: one per configuration, then one per sweep point
+        (`kind` "sweep").
     """
     s = dict(settings)
     check_settings(s)
@@ -201,76 +239,94 @@ def run(settings, context, log=print):
         torch, skipped = None, "Keras runs on a GPU but torch has no CUDA"
     if torch is not None and device == "tpu":
         torch, skipped = None, "no torch on TPU"
-    torch_threads = _set_threads(torch, s["threads"])
-    tokens = s["batch"] * s["length"]
-    records = []
-    for name in s["configs"]:
-        cell, bidirectional, layers = parse_config(name)
-        record = {
-            "suite": "rnn",
-            "name": name,
-            "config": {"cell": cell, "bidirectional": bidirectional, "num_layers": layers},
-            "settings": {
-                k: s[k]
-                for k in (
-                    "batch", "length", "input", "hidden", "learning_rate", "jit_compile",
-                    "warmup", "repeats", "min_run_s", "max_rounds", "max_others", "max_seconds",
-                    "seed",
-                )
-            }
-            | {
-                "optimizer": "SGD",
-                "loss": "MSE against zeros of the sequence output",
-                "threads": {
-                    "available_cpus": common.available_cpus(),
-                    "torch": torch_threads,
-                    "keras_backend": backend_threads,
-                },
-                "torch_device": torch_device if torch is not None else None,
-            },
-            "context": context,
-            "results": {},
-            "ratio": None,
-        }
-        if skipped:
-            record["torch_skipped"] = skipped
-        try:
-            fns = {"seqzoo": _keras_step(cell, bidirectional, layers, s)}
-            if device == "gpu":
-                # Only on a GPU does use_cudnn change the kernel that runs.
-                fns["seqzoo_no_cudnn"] = _keras_step(
-                    cell, bidirectional, layers, s, use_cudnn=False
-                )
-            if torch is not None:
-                fns["torch"] = _torch_step(torch, cell, bidirectional, layers, s, torch_device)
-            rounds = common.interleaved(
-                fns, s["warmup"], s["repeats"], s["min_run_s"],
-                max_rounds=s["max_rounds"] or None, max_others=s["max_others"],
-                max_seconds=s["max_seconds"] or None,
-            )
-        except Exception as error:  # noqa: BLE001 - one failing config must not lose the others
-            record["error"] = f"{type(error).__name__}: {error}"
-            log(f"rnn {name}: FAILED {record['error']}")
-            records.append(record)
-            continue
-        record["rounds"] = common.round_accounting(rounds)
-        record["results"] = {
-            impl: _figures(rounds.summary(impl), rounds.calls[impl], tokens) for impl in fns
-        }
-        if "torch" in fns:
-            paired = common.paired_ratio(rounds, "torch", "seqzoo")
-            zoo, ref = (record["results"][k]["tokens_per_s"] for k in ("seqzoo", "torch"))
-            record["ratio"] = {
-                "median": paired["median"],
-                "min": paired["min"],
-                "max": paired["max"],
-                "of_medians": zoo["median"] / ref["median"],
-                # The fastest run of each: the least touched by other processes.
-                "of_best": zoo["max"] / ref["max"],
-            }
-        log(_progress_line(record))
-        records.append(record)
+    env = {
+        "torch": torch, "skipped": skipped, "device": device, "torch_device": torch_device,
+        "threads": {
+            "available_cpus": common.available_cpus(),
+            "torch": _set_threads(torch, s["threads"]),
+            "keras_backend": backend_threads,
+        },
+    }
+    records = [_measure(name, s, context, env, "config", log) for name in s["configs"]]
+    for name in s["sweep_configs"]:
+        for batch, length in _sweep_points(s):
+            point = dict(s, batch=batch, length=length, repeats=s["sweep_repeats"])
+            records.append(_measure(name, point, context, env, "sweep", log))
     return records
+
+
+def _measure(name, s, context, env, kind, log):
+    """Times one configuration at the shapes of `s`; returns its record."""
+    cell, bidirectional, layers = parse_config(name)
+    torch, device = env["torch"], env["device"]
+    record = {
+        "suite": "rnn",
+        "kind": kind,
+        "name": name if kind == "config" else f"{name}-b{s['batch']}-l{s['length']}",
+        "config": {"cell": cell, "bidirectional": bidirectional, "num_layers": layers},
+        "settings": {
+            k: s[k]
+            for k in (
+                "batch", "length", "input", "hidden", "learning_rate", "jit_compile",
+                "warmup", "repeats", "min_run_s", "max_rounds", "max_others", "max_seconds",
+                "memory_steps", "seed",
+            )
+        }
+        | {
+            "optimizer": "SGD",
+            "loss": "MSE against zeros of the sequence output",
+            "threads": env["threads"],
+            "torch_device": env["torch_device"] if torch is not None else None,
+        },
+        "context": context,
+        "results": {},
+        "ratio": None,
+    }
+    if env["skipped"]:
+        record["torch_skipped"] = env["skipped"]
+    try:
+        fns = {"seqzoo": _keras_step(cell, bidirectional, layers, s)}
+        if device == "gpu":
+            # Only on a GPU does use_cudnn change the kernel that runs.
+            fns["seqzoo_no_cudnn"] = _keras_step(cell, bidirectional, layers, s, use_cudnn=False)
+        if torch is not None:
+            fns["torch"] = _torch_step(torch, cell, bidirectional, layers, s, env["torch_device"])
+        rounds = common.interleaved(
+            fns, s["warmup"], s["repeats"], s["min_run_s"],
+            max_rounds=s["max_rounds"] or None, max_others=s["max_others"],
+            max_seconds=s["max_seconds"] or None,
+        )
+    except Exception as error:  # noqa: BLE001 - one failing config must not lose the others
+        record["error"] = f"{type(error).__name__}: {error}"
+        log(f"rnn {record['name']}: FAILED {record['error']}")
+        return record
+    tokens = s["batch"] * s["length"]
+    record["rounds"] = common.round_accounting(rounds)
+    record["results"] = {
+        impl: _figures(rounds.summary(impl), rounds.calls[impl], tokens) for impl in fns
+    }
+    if s["memory_steps"]:
+        for impl, fn in fns.items():
+            library = "torch" if impl == "torch" else context["backend"]
+            record["results"][impl]["memory"] = memory.safe_measure(
+                fn, library, device, s["memory_steps"]
+            )
+    if "torch" in fns:
+        paired = common.paired_ratio(rounds, "torch", "seqzoo")
+        zoo, ref = (record["results"][k]["tokens_per_s"] for k in ("seqzoo", "torch"))
+        record["ratio"] = {
+            "median": paired["median"],
+            "min": paired["min"],
+            "max": paired["max"],
+            "of_medians": zoo["median"] / ref["median"],
+            # The fastest run of each: the least touched by other processes.
+            "of_best": zoo["max"] / ref["max"],
+        }
+    if "seqzoo_no_cudnn" in fns:
+        # The fused (cuDNN) path against the generic step loop of the same layer.
+        record["fused_speedup"] = common.paired_ratio(rounds, "seqzoo_no_cudnn", "seqzoo")
+    log(progress_line(record))
+    return record
 
 
 def _set_backend_threads(backend, threads):
@@ -306,113 +362,3 @@ def _set_backend_threads(backend, threads):
         )
     # XLA's CPU client runs on every available CPU.
     return {"xla": cpus}
-
-
-def _progress_line(record):
-    res = record["results"]
-    parts = [
-        f"{impl} {common.format_rate(r['tokens_per_s']['median'])} tok/s"
-        for impl, r in res.items()
-    ]
-    if record["ratio"]:
-        parts.append(f"ratio {record['ratio']['median']:.2f}")
-    return f"rnn {record['name']}: " + ", ".join(parts)
-
-
-def describe(records):
-    """The settings paragraph of the Markdown report."""
-    s = records[0]["settings"]
-    threads = s["threads"]
-    torch_note = next((r["torch_skipped"] for r in records if r.get("torch_skipped")), None)
-    lines = [
-        f"One training step (forward, backward, SGD update; loss: {s['loss']}) of "
-        f"batch {s['batch']}, length {s['length']}, input {s['input']}, hidden {s['hidden']} "
-        "per direction. Tokens/s = batch x length / step time: median over the timed rounds "
-        f"(up to {s['repeats']} counted, after {s['warmup']} untimed warm-up step(s)), [min-max] "
-        "in brackets. "
-        "seqzoo: `RNNStack` in a `keras.Model`, `compile(jit_compile="
-        f"{s['jit_compile']!r})`, `train_on_batch`. torch: `torch.nn.LSTM`/`GRU` "
-        "(batch_first), `loss.item()` each step. The two alternate round by round in one "
-        "process; ratio = seqzoo / torch tokens/s, median of the per-round ratios [min-max]; "
-        "ratio of best runs = fastest seqzoo run / fastest torch run, the figure least "
-        "touched by other processes on a shared machine.",
-        f"Threads: torch {threads['torch']}, Keras backend "
-        + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in threads["keras_backend"].items())
-        + f"; {threads['available_cpus']} CPUs available.",
-    ]
-    if torch_note:
-        lines.append(f"No torch comparison: {torch_note}.")
-    mean = geometric_mean_ratio(records)
-    if mean is not None:
-        lines.append(f"Geometric mean of the ratios (rows marked * left out): {mean:.2f}.")
-    timed = [r for r in records if r.get("rounds")]
-    if timed:
-        total = sum(r["rounds"]["total"] for r in timed)
-        clean = sum(r["rounds"]["clean"] for r in timed)
-        busy = [r["name"] for r in timed if _contended(r)]
-        lines.append(
-            f"Shared machine: {clean} of {total} rounds ran while other processes kept at most "
-            f"{s['max_others']} cores busy; only those count"
-            + (
-                f", except for {', '.join(busy)} (too few clean rounds: all count, marked *)."
-                if busy
-                else "."
-            )
-        )
-    return "\n\n".join(lines)
-
-
-def _cell(figures):
-    if figures is None:
-        return "-"
-    tps = figures["tokens_per_s"]
-    return (
-        f"{common.format_rate(tps['median'])} "
-        f"[{common.format_rate(tps['min'])}-{common.format_rate(tps['max'])}]"
-    )
-
-
-def table(records):
-    """The Markdown table of the records: one row per configuration."""
-    extra = any("seqzoo_no_cudnn" in r["results"] for r in records)
-    head = ["cell", "directions", "layers", "seqzoo tokens/s"]
-    if extra:
-        head.append("seqzoo use_cudnn=False")
-    head += ["torch tokens/s", "ratio", "ratio of best runs"]
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in records:
-        c = r["config"]
-        row = [c["cell"].upper(), "bi" if c["bidirectional"] else "uni", str(c["num_layers"])]
-        if _contended(r):
-            row[-1] += " *"
-        if r.get("error"):
-            row += ["failed: " + r["error"].replace("|", "/")[:120]] + ["-"] * (len(head) - 4)
-        else:
-            res = r["results"]
-            row.append(_cell(res.get("seqzoo")))
-            if extra:
-                row.append(_cell(res.get("seqzoo_no_cudnn")))
-            row.append(_cell(res.get("torch")))
-            ratio = r["ratio"]
-            if ratio is None:
-                row += ["-", "-"]
-            else:
-                row += [
-                    f"{ratio['median']:.2f} [{ratio['min']:.2f}-{ratio['max']:.2f}]",
-                    f"{ratio['of_best']:.2f}",
-                ]
-        rows.append("| " + " | ".join(row) + " |")
-    return "\n".join(rows)
-
-
-def _contended(record):
-    rounds = record.get("rounds")
-    return bool(rounds) and rounds["kept"] > rounds["clean"]
-
-
-def geometric_mean_ratio(records):
-    """Geometric mean of the ratios of rows timed on a quiet machine, or `None`."""
-    ratios = [r["ratio"]["median"] for r in records if r.get("ratio") and not _contended(r)]
-    if not ratios:
-        return None
-    return math.exp(sum(math.log(x) for x in ratios) / len(ratios))

@@ -9,12 +9,13 @@ classes (`compute_loss(training=False)`); the sampled step the sampled
 softmax loss with `num_sampled` candidates (`training=True`). Both models
 have the same shapes and are timed in interleaved rounds in one process;
 the ratio is the sampled speedup, full step time / sampled step time,
-paired per round.
+paired per round. Each step's peak memory is measured after the timing
+(benchmarks.memory).
 """
 
 import numpy as np
 
-from benchmarks import common
+from benchmarks import common, memory
 
 TITLE = "output layer training step: full softmax vs sampled softmax"
 
@@ -33,6 +34,8 @@ _FULL = {
     "max_others": 0.5,
     # Per vocabulary size; see common.interleaved.
     "max_seconds": 60.0,
+    # Steps measured for memory per implementation (0: no memory figures).
+    "memory_steps": 2,
     "seed": 1234,
 }
 SETTINGS = {
@@ -40,7 +43,7 @@ SETTINGS = {
     "quick": dict(_FULL, vocabs=[10_000, 50_000], batch=16, repeats=3, max_seconds=10.0),
     "tiny": dict(
         _FULL, vocabs=[200, 500], hidden=8, batch=2, length=3, num_sampled=16, warmup=1,
-        repeats=2, min_run_s=0.0, max_others=1000.0,
+        repeats=2, min_run_s=0.0, max_others=1000.0, memory_steps=1,
     ),
 }
 
@@ -59,6 +62,8 @@ def check_settings(s):
     vocabs = _vocabs(s)
     if not vocabs:
         raise ValueError("softmax: expected at least one vocabulary size in vocabs")
+    if int(s["memory_steps"]) < 0:
+        raise ValueError(f"softmax: memory_steps must be >= 0. Received: {s['memory_steps']!r}")
     for key in ("hidden", "batch", "length", "num_sampled", "repeats"):
         if int(s[key]) < 1:
             raise ValueError(f"softmax: {key} must be positive. Received: {key}={s[key]!r}")
@@ -140,7 +145,7 @@ def run(settings, context, log=print):
             "settings": {
                 k: s[k]
                 for k in ("hidden", "batch", "length", "num_sampled", "learning_rate", "warmup",
-                          "repeats", "min_run_s", "max_others", "max_seconds", "seed")
+                          "repeats", "min_run_s", "max_others", "max_seconds", "memory_steps", "seed")
             } | {"optimizer": "SGD", "sampler": "log_uniform"},
             "context": context,
             "results": {},
@@ -161,6 +166,10 @@ def run(settings, context, log=print):
         record["results"] = {
             impl: _figures(rounds.summary(impl), rounds.calls[impl], tokens) for impl in fns
         }
+        if int(s["memory_steps"]):
+            for impl, fn in fns.items():
+                record["results"][impl]["memory"] = memory.safe_measure(
+                    fn, context["backend"], context["device"]["type"], int(s["memory_steps"]))
         paired = common.paired_ratio(rounds, "full", "sampled")
         full, sampled = (record["results"][k]["tokens_per_s"] for k in IMPLS)
         record["ratio"] = {
@@ -186,8 +195,9 @@ def describe(rows):
         f"{s['batch']} x {s['length']} tokens. Full: exact softmax cross-entropy over all V "
         f"classes. Sampled: sampled softmax with {s['num_sampled']} {s['sampler']} candidates "
         "per batch. Tokens per second, median of clean interleaved rounds (min-max in "
-        "brackets); speedup = full step time / sampled step time, paired per round."
-    )
+        "brackets); speedup = full step time / sampled step time, paired per round. "
+        + memory.note(rows)
+    ).rstrip()
 
 
 def _cell(figures):
@@ -197,17 +207,20 @@ def _cell(figures):
 
 def table(rows):
     lines = [
-        "| vocabulary | full tokens/s | sampled tokens/s | speedup (sampled vs full) |",
-        "| --- | --- | --- | --- |",
+        "| vocabulary | full tokens/s | sampled tokens/s | speedup (sampled vs full) "
+        "| full peak MiB (+step) | sampled peak MiB (+step) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         if row.get("error"):
-            lines.append(f"| {row['vocab']:,} | failed: {row['error']} | | |")
+            lines.append(f"| {row['vocab']:,} | failed: {row['error']} | | | | |")
             continue
         res, ratio = row["results"], row["ratio"]
         lines.append(
             f"| {row['vocab']:,} | {_cell(res['full']['tokens_per_s'])} | "
             f"{_cell(res['sampled']['tokens_per_s'])} | "
-            f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}) |"
+            f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}) | "
+            f"{memory.format_mib(res['full'].get('memory'))} | "
+            f"{memory.format_mib(res['sampled'].get('memory'))} |"
         )
     return "\n".join(lines)

