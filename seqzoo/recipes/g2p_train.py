@@ -66,26 +66,42 @@ def settings_for(budget_minutes, overrides=()):
     return chosen
 
 
-def transcribe(model, words, beam_size=1, max_length=32, batch_size=256):
-    """The pronunciations (phone strings) a model gives `words`, in order."""
-    order = sorted(range(len(words)), key=lambda i: len(words[i]))
-    outputs = [None] * len(words)
+def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=256):
+    """The pronunciations (phone strings) a model gives `words`, in order.
+
+    Every search call gets the shape `[batch_size, width]` (the last batch
+    is filled up with repeats; `width` defaults to the longest word), so it
+    compiles once per method: on TensorFlow a shape-relaxed retrace of beam
+    search fails. Words are decoded in order of length, so that batches end
+    together.
+    """
+    from seqzoo.data import pad_sequences
+
+    if not words:
+        return []
+    ids = model.source_tokenizer.encode_batch(list(words))
+    width = width or max(len(row) for row in ids)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    outputs = [None] * len(ids)
+    method = "beam" if beam_size > 1 else "greedy"
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        texts = model.translate([words[i] for i in chunk], beam_size=beam_size,
-                                max_length=max_length)
-        for i, text in zip(chunk, texts):
-            outputs[i] = text
+        rows = [ids[i] for i in chunk]
+        rows += [rows[-1]] * (batch_size - len(rows))
+        result = model.search(pad_sequences(rows, maxlen=width), method=method,
+                              beam_size=beam_size, max_length=max_length)
+        for i, hyp in zip(chunk, result["ids"]):
+            outputs[i] = model.target_tokenizer.decode(hyp[0])
     return outputs
 
 
 class DevMonitor(keras.callbacks.Callback):
     """Scores dev words greedily after each epoch and keeps the best weights."""
 
-    def __init__(self, words, references, max_length, log=print):
+    def __init__(self, words, references, max_length, width=None, log=print):
         super().__init__()
-        self.words, self.references, self.max_length, self.log = words, references, \
-            max_length, log
+        self.words, self.references, self.log = words, references, log
+        self.max_length, self.width = max_length, width
         self.history, self.best, self.best_weights = [], None, None
         self.last_eval_seconds, self.steps, self._evaluated_at = 0.0, 0, -1
 
@@ -102,7 +118,8 @@ class DevMonitor(keras.callbacks.Callback):
         if self._evaluated_at == self.steps:
             return
         began = time.time()
-        result = g2p.score(transcribe(self.model, self.words, max_length=self.max_length),
+        result = g2p.score(transcribe(self.model, self.words, max_length=self.max_length,
+                                          width=self.width),
                            self.references)
         self.last_eval_seconds = time.time() - began
         self._evaluated_at = self.steps
@@ -267,9 +284,11 @@ def run(args):
     source_tok = CharTokenizer.build([ALPHABET])
     target_tok = WordTokenizer.build([p for _, p in train_pairs])
     max_length = max(len(p.split()) for _, p in train_pairs) + 4
+    # One source width for every decoding call (see `transcribe`).
+    width = max(len(w) for w in list(lexicon) + list(EXAMPLES))
     model = build_model(args.model, settings, source_tok, target_tok)
     dev_words = splits["dev"][: int(settings["dev_words"])]
-    monitor = DevMonitor(dev_words, [lexicon[w] for w in dev_words], max_length)
+    monitor = DevMonitor(dev_words, [lexicon[w] for w in dev_words], max_length, width)
     budget = None if args.budget is None else 60 * args.budget
     print(f"training {args.model} ({model.count_params()} parameters) on {len(train_pairs)} "
           f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())
@@ -286,7 +305,8 @@ def run(args):
     outputs = {}
     for name, beam in (("greedy", 1), (f"beam{settings['beam_size']}", settings["beam_size"])):
         began = time.time()
-        outputs[name] = transcribe(model, test_words, beam_size=beam, max_length=max_length)
+        outputs[name] = transcribe(model, test_words, beam_size=beam, max_length=max_length,
+                                   width=width)
         test[name] = {**g2p.score(outputs[name], references),
                       "seconds": round(time.time() - began, 1)}
         print(f"test {name}: WER {100 * test[name]['wer']:.2f}%, PER "
@@ -297,7 +317,7 @@ def run(args):
                 for w, o in zip(test_words[:10], outputs[beam_name][:10])]
     unseen = [w for w in EXAMPLES if w not in lexicon or w not in set(splits["train"])]
     for w, o in zip(unseen, transcribe(model, unseen, beam_size=settings["beam_size"],
-                                       max_length=max_length) if unseen else []):
+                                       max_length=max_length, width=width)):
         examples.append({"word": w, "output": o, "references": lexicon.get(w, []),
                          "correct": o in lexicon.get(w, [])})
     print(f"examples ({beam_name}; test words and words not in training):")

@@ -111,3 +111,20 @@ def test_bad_input_is_one_line_with_status_2(tmp_path, capsys):
     assert "expected a seq2seq preset" in capsys.readouterr().err
     assert main(["recipe", "g2p", "--set", "units", "--out", str(tmp_path / "o")]) == 2
     assert not os.path.exists(tmp_path / "o" / "results.json")
+
+
+def test_transcribe_batches_like_one_word_at_a_time():
+    from seqzoo.text import CharTokenizer, WordTokenizer
+
+    source = CharTokenizer.build([g2p_train.ALPHABET])
+    target = WordTokenizer.build(["AA B CH D EH F G HH IY"])
+    settings = g2p_train.settings_for(None, ["units=8", "embedding_dim=4", "num_layers=1"])
+    model = g2p_train.build_model("seq2seq_luong", settings, source, target)
+    words = ["a", "zoo", "sequences", "it's", "be", "phoneme", "q", "abcdefghijk", "read"]
+    for beam in (1, 3):
+        # Batches of 4 with one fixed width, the last one filled up: three calls
+        # of one compiled search per method.
+        batched = g2p_train.transcribe(model, words, beam_size=beam, max_length=12,
+                                       width=12, batch_size=4)
+        alone = [model.translate([w], beam_size=beam, max_length=12)[0] for w in words]
+        assert batched == alone
