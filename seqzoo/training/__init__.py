@@ -10,9 +10,12 @@ from seqzoo.training.finetune import (
 )
 from seqzoo.training.freezing import FreezeFor, frozen_variables
 from seqzoo.training.scheduled_sampling import SCHEDULES, sampling_probability
+from seqzoo.training.trainer import Trainer, TrainingError
 
 __all__ = [
     "SCHEDULES",
+    "Trainer",
+    "TrainingError",
     "FreezeFor",
     "VocabularyChange",
     "VocabularySwapReport",
