@@ -105,15 +105,16 @@ def main(argv=None):
     context["size"] = size
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     log(f"benchmarks: {', '.join(names)} ({size}) on {backend}, {context['device']['name']}")
+    command = "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:])
     records = []
     for name in names:
         try:
             records += modules[name].run(plans[name], context, log=log)
         except ValueError as error:  # a setting the backend cannot honour
             raise SystemExit(f"{name}: {error}") from None
-    command = "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:])
-    json_path, md_path = common.write_results(args.out, records, modules, command=command)
-    log(f"wrote {json_path} and {md_path}")
+        # After every suite, so that a run cut short keeps the suites it finished.
+        json_path, md_path = common.write_results(args.out, records, modules, command=command)
+        log(f"wrote {json_path} and {md_path}")
     from benchmarks import plots
 
     # Every record of the folder, so the charts cover suites merged from earlier runs.

@@ -7,12 +7,23 @@ able to run every suite on JAX or PyTorch.
 
 import datetime
 import importlib.metadata
-import json
 import math
 import os
 import pathlib
 import platform
 import time
+
+# The result files live in benchmarks/files.py; these names stay importable from here.
+from benchmarks.files import (  # noqa: F401
+    RESULTS_JSON,
+    RESULTS_MD,
+    SCHEMA,
+    describe_context,
+    format_rate,
+    markdown,
+    read_records,
+    write_results,
+)
 
 # Distribution names whose versions go with every figure; the first of each
 # group that is installed is reported.
@@ -26,9 +37,6 @@ LIBRARIES = (
     ("seqzoo",),
 )
 
-RESULTS_JSON = "results.json"
-RESULTS_MD = "results.md"
-SCHEMA = 1
 
 
 # --- timing -----------------------------------------------------------------
@@ -379,103 +387,3 @@ def apply_overrides(suite, settings, overrides):
         settings[name] = _parse_value(name, text.strip(), settings[name])
         used.add(item)
     return settings, used
-
-
-# --- result files ---------------------------------------------------------------
-
-
-def read_records(out_dir):
-    """Records of an earlier results.json in `out_dir`, or `[]`."""
-    path = pathlib.Path(out_dir) / RESULTS_JSON
-    if not path.exists():
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return data.get("records", []) if isinstance(data, dict) else []
-
-
-def format_rate(value):
-    """A throughput for a table: 3 significant figures, thousands separated."""
-    if value is None:
-        return "-"
-    digits = max(0, 2 - int(math.floor(math.log10(abs(value))))) if value else 0
-    rounded = round(value, digits)
-    return f"{rounded:,.{digits}f}" if digits else f"{rounded:,.0f}"
-
-
-def describe_context(context):
-    """One Markdown paragraph naming the machine, device, backend, versions and date."""
-    machine = context["machine"]
-    device = context["device"]
-    versions = ", ".join(f"{name} {v}" for name, v in context["versions"].items())
-    where = (
-        f"CPU ({machine['available_cpus']} of {machine['logical_cpus']} cores available)"
-        if device["type"] == "cpu"
-        else f"{device['type'].upper()}: {device['name']} x{device['count']}"
-    )
-    lines = [
-        f"- machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
-        f"{machine['memory_gib']} GiB, {machine['os']}"
-        + (", virtual machine" if machine.get("virtualized") else ""),
-        f"- device: {where}; Keras backend: {context['backend']}",
-        f"- versions: Python {machine['python']}, {versions}",
-        f"- date: {context['date']}; run size: {context.get('size', 'full')}",
-    ]
-    if context.get("note"):
-        lines.append(f"- note: {context['note']}")
-    return "\n".join(lines)
-
-
-def write_results(out_dir, records, suites, command=None):
-    """Writes results.json and results.md into `out_dir`.
-
-    Records of suites that this run did not run are kept from an earlier
-    results.json in the same folder, so suites can be run one at a time.
-
-    Args:
-        out_dir: folder to write into (created if missing).
-        records: this run's records; each has `suite` and `context`.
-        suites: dict of suite name -> suite module, for every suite that
-            may appear in the records (its `TITLE`, `describe` and `table`).
-        command: the command line, recorded with this run's records.
-
-    Returns:
-        The paths written, `(json_path, md_path)`.
-    """
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ran = {record["suite"] for record in records}
-    if command:
-        for record in records:
-            record["context"]["command"] = command
-    kept = [r for r in read_records(out) if r.get("suite") not in ran and r.get("suite") in suites]
-    merged = kept + list(records)
-    from seqzoo.io import atomic_write
-
-    json_path = out / RESULTS_JSON
-    with atomic_write(json_path) as f:
-        f.write(json.dumps({"schema": SCHEMA, "records": merged}, indent=2) + "\n")
-    md_path = out / RESULTS_MD
-    with atomic_write(md_path) as f:
-        f.write(markdown(merged, suites))
-    return json_path, md_path
-
-
-def markdown(records, suites):
-    """The Markdown report of `records`: one section per suite, in run order."""
-    parts = ["# seqzoo benchmark results\n"]
-    order = list(dict.fromkeys(record["suite"] for record in records))
-    for name in order:
-        suite = suites[name]
-        rows = [r for r in records if r["suite"] == name]
-        parts.append(f"## {name}: {suite.TITLE}\n")
-        contexts = list(
-            {json.dumps(r["context"], sort_keys=True): r["context"] for r in rows}.values()
-        )
-        for context in contexts:
-            parts.append(describe_context(context) + "\n")
-        parts.append(suite.describe(rows) + "\n")
-        parts.append(suite.table(rows) + "\n")
-    return "\n".join(parts)

@@ -118,6 +118,18 @@ def test_rerun_keeps_records_of_other_suites(tmp_path):
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert md.index("## other") < md.index("## fake")
 
+    # Within a suite, a kind of records (the rnn suite's "config" and "sweep")
+    # replaces only its own kind.
+    common.write_results(tmp_path, [{"suite": "fake", "kind": "a", "context": context, "n": 4}],
+                         suites)
+    common.write_results(tmp_path, [{"suite": "fake", "kind": "b", "context": context, "n": 5}],
+                         suites)
+    common.write_results(tmp_path, [{"suite": "fake", "kind": "a", "context": context, "n": 6}],
+                         suites)
+    records = common.read_records(tmp_path)
+    assert [(r.get("kind"), r["n"]) for r in records] == [(None, 2), (None, 3), ("b", 5), ("a", 6)]
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files
+
 
 def test_summary_statistics():
     summary = common.summarize([4.0, 1.0, 3.0, 2.0])
