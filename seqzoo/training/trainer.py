@@ -229,11 +229,11 @@ class Trainer:
                 entry.update(self.evaluate_dev())
             entry["seconds"] = round(time.time() - epoch_start, 2)
             st["history"].append(entry)
+            self._epoch_summary(entry)
             stopped_early = self._after_epoch(entry)
             st["seconds"] = time.time() - start
             self._save_checkpoint()
             self._write_record("running")
-            self._epoch_summary(entry)
         best = st["best"]
         if best is not None and s["restore_best"] and best["step"] != st["step"]:
             restore_model_weights(self.checkpoints.path(best["step"]), self.model)
