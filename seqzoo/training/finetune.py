@@ -381,6 +381,7 @@ def _copy_weights(old_model, new_model, plans, sides, init):
             raise RuntimeError(f"Variable {new_var.path} has shape {tuple(new_var.shape)}; the "
                                f"old model's {old_var.path} has {tuple(old_var.shape)}")
         else:
-            new_var.assign(old_var.value)
+            # A copy, not a shared buffer: JAX may donate (delete) one model's buffers.
+            new_var.assign(ops.copy(old_var.value))
     if remapped:
         raise RuntimeError("Some vocabulary variables of the rebuilt model were not found")

@@ -124,7 +124,8 @@ class FreezeFor(keras.callbacks.Callback):
             # trainer reads the restored variables before the next step.
             sync()
         for variable, value in zip(self._variables, self._values):
-            variable.assign(value)
+            # A copy: JAX may donate (delete) the variable's buffer next step.
+            variable.assign(ops.copy(value))
         if not self.frozen:
             self._values = None
 

@@ -24,6 +24,8 @@ OLD_LETTERS = "abcdefghijklm"
 # Drops "a", adds "n", "o", "p", and puts every shared letter at a new id.
 NEW_LETTERS = "ponmlkjihgfedcb"
 SHARED_LETTERS = "bcdefghijklm"
+# XLA takes longer to compile these tiny models on a CPU than to train them.
+JIT = False if keras.backend.backend() == "tensorflow" else "auto"
 
 
 def char_tokenizer(letters):
@@ -52,7 +54,8 @@ def tiny_seq2seq(tokenizer, seed=0, **kwargs):
 
 def fit(model, x, y, epochs, seed=1, **kwargs):
     keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=5.0))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=5.0), 
+                  jit_compile=JIT)
     model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, **kwargs)
     return model
 
@@ -259,6 +262,8 @@ class Recorder(keras.callbacks.Callback):
         self.variables, self.history = variables, []
 
     def on_train_batch_end(self, batch, logs=None):
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
         self.history.append([value(v).copy() for v in self.variables])
 
 
