@@ -182,6 +182,14 @@ def train(args):
     return _fit(trainer)
 
 
+def settings_epilog():
+    from seqzoo.training.config import DEFAULTS
+
+    return ("settings for --set KEY=VALUE and --config (defaults): "
+            + ", ".join(f"{k}={json.dumps(v)}" for k, v in DEFAULTS.items())
+            + "; model.<argument>=VALUE overrides a preset argument")
+
+
 def add_common_arguments(p):
     p.add_argument("--train", nargs="+", metavar="FILE",
                    help="training data: SOURCE TARGET files, or one FILE.tsv")
@@ -193,7 +201,7 @@ def add_common_arguments(p):
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     for flag, key, kind, text in SHORTCUTS:
-        p.add_argument(flag, dest=key, type=kind, help=text)
+        p.add_argument(flag, dest=key, type=kind, help=text, metavar=kind.__name__.upper())
     p.add_argument("--early-stopping", action="store_true",
                    help="stop when --monitor has not improved for --patience epochs")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
@@ -205,7 +213,7 @@ def add_parser(commands):
         description="Train a seq2seq preset: builds tokenizers, trains with a progress bar, "
         "evaluates on the dev set each epoch, checkpoints, and writes model.keras and run.json "
         "into --out. Settings: seqzoo.training.config.DEFAULTS, via --config, --set or the "
-        "options below.")
+        "options below.", epilog=settings_epilog())
     p.add_argument("--model", default="seq2seq_luong", help="a seq2seq preset (seqzoo list)")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR")
     add_common_arguments(p)
