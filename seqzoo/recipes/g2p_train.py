@@ -38,7 +38,7 @@ BUDGET_SIZES = (
 )
 FULL = dict(units=384, embedding_dim=256, num_layers=2, dropout=0.3, batch_size=128,
             learning_rate=2e-3, epochs=60)
-COMMON = dict(final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
+COMMON = dict(cell="lstm", decoder_units=None, final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
               clipnorm=5.0, num_buckets=8)
 
 
@@ -61,7 +61,9 @@ def settings_for(budget_minutes, overrides=()):
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
-            raise InputError(f"--set {key}: expected a number. Received: {text!r}") from None
+            if not isinstance(chosen[key], str):
+                raise InputError(f"--set {key}: expected a number. Received: {text!r}") from None
+            value = text
         chosen[key] = value
     return chosen
 
@@ -190,6 +192,7 @@ def build_model(preset, settings, source_tokenizer, target_tokenizer):
                              target_vocab_size=target_tokenizer.vocab_size,
                              units=settings["units"], embedding_dim=settings["embedding_dim"],
                              num_layers=settings["num_layers"], dropout=settings["dropout"],
+                             cell=settings["cell"], decoder_units=settings["decoder_units"],
                              source_tokenizer=source_tokenizer,
                              target_tokenizer=target_tokenizer)
     except ValueError as e:
