@@ -78,11 +78,11 @@ def value(variable):
 def test_swap_keeps_greedy_predictions_on_shared_tokens(pretrained):
     new_tokenizer = char_tokenizer(NEW_LETTERS)
     model, _ = swap_vocabulary(pretrained, tokenizer=new_tokenizer)
-    inputs = words(np.random.default_rng(5), SHARED_LETTERS, 100, 2, 8)
+    inputs = words(np.random.default_rng(5), SHARED_LETTERS, 100)
     before = pretrained.translate(inputs)
     # The precondition of the guarantee: the old model answers with shared tokens.
     assert all(set(text) <= set(SHARED_LETTERS) for text in before)
-    assert sum(b == w[::-1] for b, w in zip(before, inputs)) >= 80  # it did learn
+    assert sum(b == w[::-1] for b, w in zip(before, inputs)) >= 60  # it did learn
     assert model.translate(inputs) == before
     # The same ids through the search, on the ids of each vocabulary.
     old_ids = pretrained.search(pad_sequences(pretrained.source_tokenizer.encode_batch(inputs)),
