@@ -1,0 +1,228 @@
+"""Training on two devices (the CPU split in two) matches training on one."""
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from seqzoo.errors import InputError
+from seqzoo.training.distribute import (
+    _pad_to_multiple,
+    check_kind,
+    distribution_scope,
+    num_replicas,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BACKEND = keras.backend.backend()
+
+# Trains one model on one device and one with --distribute mirrored on two,
+# from the same weights on the same batches, in a fresh process: logical
+# devices must be set up before the backend starts. The batches are those of
+# the trainer (BucketedBatches): 17 sequences of 1-6 tokens in batches of 8,
+# so the shards of a batch hold different numbers of real tokens and the
+# last batch has a single row (a replica gets only a weight-0 copy). The
+# training loop runs outside the scope, as in seqzoo.training.trainer.
+WORKER = textwrap.dedent("""
+    import json, os, sys
+    kinds = sys.argv[2].split(",")
+    if os.environ["KERAS_BACKEND"] == "tensorflow" and "mirrored" in kinds:
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    from seqzoo.training.distribute import distribution_scope
+    if "multiworker" in kinds:
+        with distribution_scope("multiworker"):  # first, before any TensorFlow op
+            pass
+    import keras, numpy as np
+    from seqzoo.data import BucketedBatches
+    from seqzoo.models import Seq2Seq
+
+    def build():
+        return Seq2Seq(12, 12, embedding_dim=8, units=8, attention="luong")
+
+    def devices_of(dist, variable):
+        if dist.strategy is not None:
+            return sorted(v.device for v in dist.strategy.experimental_local_results(variable.value))
+        if dist.distribution is not None:
+            return sorted(str(d) for d in variable.value.sharding.device_set)
+        return []
+
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(4, 12, size=rng.integers(1, 7)).tolist() for _ in range(17)]
+    keras.utils.set_random_seed(0)
+    initial = build().get_weights()
+    out = {}
+    for kind in kinds:
+        with distribution_scope(kind) as dist:
+            model = build()
+            model.set_weights(initial)
+            model.compile(optimizer=keras.optimizers.Adam(0.01, global_clipnorm=5.0))
+            devices = devices_of(dist, model.trainable_variables[0])
+        data = BucketedBatches(ids, ids, batch_size=8, shuffle=False)
+        losses, sizes = [], []
+        for epoch in range(2):
+            for i in range(len(data)):
+                x, y = data[i]
+                sizes.append(len(y))
+                losses.append(dist.train_on_batch(model, x, y)["loss"])
+        logs = dist.evaluate(model, data)
+        x, y = data[0]
+        out[kind] = dict(
+            replicas=dist.num_replicas, devices=devices, losses=losses, sizes=sizes,
+            weights=[w.tolist() for w in model.get_weights()],
+            search=model.search(x["source_ids"], method="greedy", max_length=8)["ids"].tolist(),
+            eval=[logs["token_accuracy"], logs["perplexity"]])
+    json.dump(out, open(sys.argv[1], "w"))
+""")
+
+
+def _start_worker(backend, tmp_path, kinds, name="out", **env):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT,
+               XLA_FLAGS="--xla_force_host_platform_device_count=2", **env)
+    out = tmp_path / f"{name}.json"
+    process = subprocess.Popen([sys.executable, str(script), str(out), ",".join(kinds)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=env, cwd=ROOT)
+    return process, out
+
+
+def _finish(process, out):
+    try:
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _check_same_training(one, many):
+    """`many` (distributed) trained exactly like `one` (one device)."""
+    assert 1 in many["sizes"]  # a batch of one row, smaller than the replica count
+    # It learns: the first batch's loss fell from the first epoch to the second.
+    n = len(many["losses"]) // 2
+    assert many["losses"][n] < many["losses"][0] - 0.05
+    # The same numbers as one device. Both compute the mean over all real
+    # tokens of each batch (TensorFlow: replica losses rescaled by their
+    # token share; JAX: one sharded global computation), so only float
+    # rounding differs: sums split over two shards add in another order
+    # (about 1e-7 relative per step). 1e-5 leaves room for 6 Adam steps to
+    # grow that; a wrong reduction (a replica's plain shard mean, an empty
+    # or double-counted shard) moves the weights by 1e-2 or more here.
+    np.testing.assert_allclose(many["losses"], one["losses"], rtol=1e-5, atol=1e-5)
+    for a, b in zip(many["weights"], one["weights"]):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert many["search"] == one["search"]
+    # Token accuracy and perplexity pool over all tokens: the same as one device.
+    np.testing.assert_allclose(many["eval"], one["eval"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_mirrored_training_on_two_devices_matches_one_device(backend, tmp_path):
+    out = _finish(*_start_worker(backend, tmp_path, ["none", "mirrored"]))
+    one, two = out["none"], out["mirrored"]
+    assert one["replicas"] == 1 and two["replicas"] == 2
+    # Every variable really lives on both devices.
+    assert len(two["devices"]) == 2 and two["devices"][0] != two["devices"][1]
+    assert all(d.lower().endswith(("cpu:0", "cpu:1")) for d in two["devices"]), two["devices"]
+    _check_same_training(one, two)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is TensorFlow's")
+def test_multiworker_training_on_two_local_workers(tmp_path):
+    """Two processes on this machine run the same script with their TF_CONFIG."""
+    workers = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
+    started = [
+        _start_worker("tensorflow", tmp_path, ["multiworker", "none"], name=f"worker{i}",
+                      TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                            "task": {"type": "worker", "index": i}}))
+        for i in range(2)]
+    outs = [_finish(*worker) for worker in started]
+    for out in outs:
+        assert out["multiworker"]["replicas"] == 2
+        _check_same_training(out["none"], out["multiworker"])
+    assert outs[0]["multiworker"]["weights"] == outs[1]["multiworker"]["weights"]
+
+
+def test_pad_to_multiple_adds_rows_that_count_for_nothing():
+    x = {"source_ids": np.array([[4, 5], [6, 0], [7, 8]]), "decoder_input_ids": np.ones((3, 4))}
+    y = np.array([[1, 3], [2, 3], [5, 3]])
+    px, py, w = _pad_to_multiple(x, y, None, 2)
+    # Inputs of a real row; targets all padding; weight 0.
+    assert px["source_ids"].tolist() == [[4, 5], [6, 0], [7, 8], [4, 5]]
+    assert px["decoder_input_ids"].shape == (4, 4)
+    assert py.tolist() == [[1, 3], [2, 3], [5, 3], [0, 0]]
+    assert w.tolist() == [1, 1, 1, 0]
+    assert y.tolist() == [[1, 3], [2, 3], [5, 3]]  # the caller's arrays are untouched
+    px, py, w = _pad_to_multiple(x, y, np.array([0.5, 1, 2]), 3)
+    assert px is x and py is y and w.tolist() == [0.5, 1, 2]
+    px, py, w = _pad_to_multiple(x["source_ids"][:1], y[:1], None, 4)
+    assert px.tolist() == [[4, 5]] * 4 and py.tolist() == [[1, 3]] + [[0, 0]] * 3
+    assert w.tolist() == [1, 0, 0, 0]
+
+
+def test_kinds_and_clear_errors(monkeypatch):
+    assert check_kind(None) == "none" and num_replicas(None) == 1
+    with distribution_scope(None) as dist:
+        assert dist.num_replicas == 1 and dist.strategy is None and dist.distribution is None
+    with pytest.raises(InputError, match=r"one of \['none', 'mirrored', 'multiworker'\]\. "
+                                         r"Received: --distribute 'mirror'"):
+        check_kind("mirror")
+    with pytest.raises(InputError, match="--batch-size 9 does not split across 2 replicas"):
+        type(dist)("mirrored", num_replicas=2).check_batch_size(9)
+    if BACKEND == "torch":
+        with pytest.raises(InputError, match="not supported on the torch backend"):
+            check_kind("mirrored")
+    if BACKEND != "tensorflow":
+        with pytest.raises(InputError, match="multiworker needs the TensorFlow backend"):
+            check_kind("multiworker")
+        return
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(InputError, match="needs the TF_CONFIG environment variable"):
+        with distribution_scope("multiworker"):
+            pass
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": ')
+    with pytest.raises(InputError, match="TF_CONFIG is not valid JSON"):
+        num_replicas("multiworker")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                                "task": {"type": "worker", "index": 2}}))
+    with pytest.raises(InputError, match=r"0 <= i < 2\. Received: task="):
+        num_replicas("multiworker")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["a:1"]}}))
+    with pytest.raises(InputError, match='expected "cluster": {"worker"'):
+        num_replicas("multiworker")
+
+
+@pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="needs tensorflow or jax")
+def test_scope_is_left_as_it_was_found():
+    """Entering and leaving the scope restores the backend's global state."""
+    with distribution_scope("mirrored") as dist:
+        assert dist.num_replicas == num_replicas("mirrored") >= 1
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            assert tf.distribute.get_strategy() is dist.strategy
+        else:
+            assert keras.distribution.distribution() is dist.distribution
+    if BACKEND == "tensorflow":
+        assert not tf.distribute.has_strategy()
+    else:
+        assert keras.distribution.distribution() is None
