@@ -55,7 +55,8 @@ def _tensorflow():
 
 def _check_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"Expected {name} to be an integer >= {minimum}. Received: {name}={value!r}")
+        raise InputError(f"Expected {name} to be an integer >= {minimum}. "
+                         f"Received: {name}={value!r}")
     return value
 
 

@@ -15,7 +15,7 @@ from seqzoo.cli import main
 from seqzoo.models import Seq2Seq
 from seqzoo.text import WordTokenizer
 from tests.helpers import needs_tensorflow
-from tests.models.test_seq2seq import TOKENIZER, _batch, _model, _words
+from tests.models.test_seq2seq import _batch, _model, _words
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LENGTH = 12
@@ -41,6 +41,12 @@ LOADER = textwrap.dedent("""
             got = loaded.signatures[sig](**{key: arg})
             result[sig] = {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()
                            for k, v in got.items()}
+        if "translate" in loaded.signatures:
+            try:
+                loaded.signatures["translate"](texts=tf.constant(["ab", ""]))
+                result["empty"] = "no error"
+            except tf.errors.InvalidArgumentError as e:
+                result["empty"] = e.message
         out[name] = result
     json.dump(out, open(sys.argv[2], "w"))
 """)
@@ -119,6 +125,7 @@ def test_savedmodel_decodes_like_the_keras_model_in_a_fresh_process(saved, capsy
     expected = chars.translate(WORDS, beam_size=3, max_length=MAX_LENGTH, return_scores=True)
     assert got["translate"]["texts"] == expected["texts"]
     np.testing.assert_allclose(got["translate"]["scores"], expected["scores"][:, 0], atol=1e-5)
+    assert "expected non-empty texts" in got["empty"]
     # The model learned something: the outputs are not all alike.
     assert len(set(expected["texts"])) > 2
 
