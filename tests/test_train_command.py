@@ -208,3 +208,41 @@ def test_finetune_with_a_vocabulary_file_without_specials_is_refused(tmp_path, p
     assert main(["finetune", "--from", str(tmp_path / "nope.keras"), "--train",
                  *data["train"], "--out", str(out)]) == 2
     assert "nope.keras" in _error(capsys)
+
+
+TWO_DEVICES = """
+import os, sys
+if os.environ["KERAS_BACKEND"] == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+from seqzoo.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_distribute_mirrored_on_two_devices_matches_one(tmp_path, data, backend):
+    pytest.importorskip(backend)
+    # Norm clipping that never binds: TensorFlow clips each replica's share.
+    args = [*SETTINGS, "--train", *data["train"], "--dev", *data["dev"], "--epochs", "2",
+            "--batch-size", "32", "--clipnorm", "1000", "--quiet"]
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    runs = {}
+    for kind in ("none", "mirrored"):
+        out = tmp_path / kind
+        command = [sys.executable, "-c", TWO_DEVICES, "train", *args, "--out", str(out)]
+        if kind == "mirrored":
+            command += ["--distribute", "mirrored"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs[kind] = json.loads((out / "run.json").read_text())
+    one, two = runs["none"], runs["mirrored"]
+    assert (one["replicas"], two["replicas"]) == (1, 2)
+    assert one["steps"] == two["steps"] == 12
+    for a, b in zip(one["history"], two["history"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
+        assert b["dev_loss"] == pytest.approx(a["dev_loss"], rel=1e-3)
+    assert two["history"][-1]["dev_loss"] < two["history"][0]["dev_loss"]

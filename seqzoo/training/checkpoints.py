@@ -25,7 +25,9 @@ _NAME = re.compile(r"^ckpt-(\d+)\.npz$")
 
 
 def _values(variables):
-    return [ops.convert_to_numpy(v.value) for v in variables]
+    # `Variable.numpy()` also reads TensorFlow's mirrored integer variables
+    # (the optimizer's step), which `convert_to_numpy(v.value)` cannot.
+    return [np.asarray(v.numpy()) for v in variables]
 
 
 def _names(variables):

@@ -35,6 +35,7 @@ from seqzoo.training.checkpoints import (
     restore_model_weights,
 )
 from seqzoo.training.config import LOWER_IS_BETTER
+from seqzoo.training.distribute import distribution_scope
 
 DECODE_BATCH = 64
 
@@ -64,14 +65,6 @@ def build_optimizer(settings, total_steps):
 def current_learning_rate(optimizer):
     lr = optimizer.learning_rate
     return float(keras.ops.convert_to_numpy(lr))
-
-
-def _distribution_scope(kind):
-    if kind is None:
-        return contextlib.nullcontext()
-    from seqzoo.training.distribute import distribution_scope
-
-    return distribution_scope(kind)
 
 
 class Trainer:
@@ -115,6 +108,8 @@ class Trainer:
                       "bad_epochs": 0, "plateau_wait": 0, "seconds": 0.0}
         self.record = {}
         self._writer = None
+        self._scope = contextlib.ExitStack()
+        self.distribution = None
 
     # -- set-up ---------------------------------------------------------------
 
@@ -125,7 +120,17 @@ class Trainer:
 
     def prepare(self, resume=False):
         """Reads the data, makes or loads tokenizers, builds and compiles the model."""
+        try:
+            self._prepare(resume)
+        except BaseException:
+            self._scope.close()
+            raise
+
+    def _prepare(self, resume):
         s = self.settings
+        # The model is built, trained, evaluated and saved in the scope (closed
+        # by `fit`); a multi-worker strategy must come before other TF work.
+        self.distribution = self._scope.enter_context(distribution_scope(s["distribute"]))
         if s["monitor"] != "dev_loss" or s["early_stopping"] or s["schedule"] == "plateau":
             if self.dev_paths is None:
                 raise InputError("early stopping, reduce-on-plateau and monitor need a dev "
@@ -155,11 +160,11 @@ class Trainer:
                                           "skipped": run_data.describe_skipped(d_skipped)}
         self.total_steps = s["epochs"] * len(self.batches)
         keras.utils.set_random_seed(s["seed"])
-        with _distribution_scope(s["distribute"]):
-            self.model = self._build_model()
-            self.model.compile(optimizer=build_optimizer(s, self.total_steps))
+        self.model = self._build_model()
+        self.model.compile(optimizer=build_optimizer(s, self.total_steps))
         if not resume:  # only now: a bad setting must not leave files behind
             run_data.save_tokenizers(source_tok, target_tok, self.tokenizer_dir)
+        self.record["replicas"] = self.distribution.num_replicas
         self.record["vocabulary"] = {"source": source_tok.vocab_size,
                                      "target": target_tok.vocab_size}
         self.checkpoints = CheckpointManager(os.path.join(self.out, "checkpoints"),
@@ -210,6 +215,13 @@ class Trainer:
         Raises:
             TrainingError: the loss became NaN or infinite.
         """
+        try:
+            return self._fit()
+        finally:
+            self._scope.close()
+            self._close_tensorboard()
+
+    def _fit(self):
         s, st = self.settings, self.state
         start = time.time() - st["seconds"]
         self.model.optimizer.build(self.model.trainable_variables)
@@ -261,7 +273,7 @@ class Trainer:
             x, y = self.batches[index]
             for callback in self.callbacks:
                 callback.on_train_batch_begin(index)
-            logs = self.model.train_on_batch(x, y, return_dict=True)
+            logs = self.distribution.train_on_batch(self.model, x, y)
             loss = float(logs["loss"])
             if not math.isfinite(loss):
                 self._stop_on_nan(loss)
@@ -334,7 +346,7 @@ class Trainer:
 
     def evaluate_dev(self):
         """Teacher-forced loss, token accuracy, perplexity; decoded exact match, CER, WER, BLEU."""
-        forced = self.model.evaluate(self.dev["batches"], verbose=0, return_dict=True)
+        forced = self.distribution.evaluate(self.model, self.dev["batches"])
         result = {"dev_loss": forced["loss"], "dev_token_accuracy": forced["token_accuracy"],
                   "dev_perplexity": forced["perplexity"]}
         n = min(self.settings["dev_decode"], len(self.dev["sources"]))
