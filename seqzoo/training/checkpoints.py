@@ -16,7 +16,6 @@ import re
 import zipfile
 
 import numpy as np
-from keras import ops
 
 from seqzoo.errors import DataError
 from seqzoo.io import atomic_write
