@@ -246,3 +246,35 @@ def test_distribute_mirrored_on_two_devices_matches_one(tmp_path, data, backend)
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
         assert b["dev_loss"] == pytest.approx(a["dev_loss"], rel=1e-3)
     assert two["history"][-1]["dev_loss"] < two["history"][0]["dev_loss"]
+
+
+def test_distribute_multiworker_with_two_local_workers(tmp_path, data):
+    pytest.importorskip("tensorflow")
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    workers = [f"localhost:{port}" for port in ports]
+    args = [*SETTINGS, "--train", *data["train"], "--dev", *data["dev"], "--epochs", "2",
+            "--batch-size", "32", "--distribute", "multiworker", "--quiet"]
+    processes = []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps(config)}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "seqzoo", "train", *args, "--out", str(tmp_path / f"w{index}")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for process in processes:
+        log, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, log
+    runs = [json.loads((tmp_path / f"w{i}" / "run.json").read_text()) for i in range(2)]
+    assert [r["replicas"] for r in runs] == [2, 2]
+    assert runs[0]["steps"] == runs[1]["steps"] == 12
+    # Both workers hold the same model.
+    assert runs[0]["history"] == [{**h, "seconds": runs[0]["history"][i]["seconds"]}
+                                  for i, h in enumerate(runs[1]["history"])]
+    assert runs[0]["history"][-1]["dev_loss"] < runs[0]["history"][0]["dev_loss"]
