@@ -58,6 +58,8 @@ WORKER = textwrap.dedent("""
 
     rng = np.random.default_rng(0)
     ids = [rng.integers(4, 12, size=rng.integers(1, 7)).tolist() for _ in range(17)]
+    for i in (0, 8, 16):  # every batch pads to the same length: fewer compilations
+        ids[i] = rng.integers(4, 12, size=6).tolist()
     keras.utils.set_random_seed(0)
     initial = build().get_weights()
     out = {}
@@ -67,7 +69,7 @@ WORKER = textwrap.dedent("""
             model.set_weights(initial)
             model.compile(optimizer=keras.optimizers.Adam(0.01, global_clipnorm=5.0))
             devices = devices_of(dist, model.trainable_variables[0])
-        data = BucketedBatches(ids, ids, batch_size=8, shuffle=False)
+        data = BucketedBatches(ids, ids, batch_size=8, num_buckets=1, shuffle=False)
         losses, sizes = [], []
         for epoch in range(2):
             for i in range(len(data)):
@@ -75,11 +77,9 @@ WORKER = textwrap.dedent("""
                 sizes.append(len(y))
                 losses.append(dist.train_on_batch(model, x, y)["loss"])
         logs = dist.evaluate(model, data)
-        x, y = data[0]
         out[kind] = dict(
             replicas=dist.num_replicas, devices=devices, losses=losses, sizes=sizes,
             weights=[w.tolist() for w in model.get_weights()],
-            search=model.search(x["source_ids"], method="greedy", max_length=8)["ids"].tolist(),
             eval=[logs["token_accuracy"], logs["perplexity"]])
     json.dump(out, open(sys.argv[1], "w"))
 """)
@@ -125,12 +125,12 @@ def _check_same_training(one, many):
     # token share; JAX: one sharded global computation), so only float
     # rounding differs: sums split over two shards add in another order
     # (about 1e-7 relative per step). 1e-5 leaves room for 6 Adam steps to
-    # grow that; a wrong reduction (a replica's plain shard mean, an empty
-    # or double-counted shard) moves the weights by 1e-2 or more here.
+    # grow that; a wrong reduction moves the weights by 1e-2 or more here
+    # (measured: replicas' plain shard means, 0.047, and the one-row batch's
+    # loss reported at half its value).
     np.testing.assert_allclose(many["losses"], one["losses"], rtol=1e-5, atol=1e-5)
     for a, b in zip(many["weights"], one["weights"]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
-    assert many["search"] == one["search"]
     # Token accuracy and perplexity pool over all tokens: the same as one device.
     np.testing.assert_allclose(many["eval"], one["eval"], rtol=1e-5)
 
@@ -146,6 +146,7 @@ def test_mirrored_training_on_two_devices_matches_one_device(backend, tmp_path):
     _check_same_training(one, two)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is TensorFlow's")
 def test_multiworker_training_on_two_local_workers(tmp_path):
     """Two processes on this machine run the same script with their TF_CONFIG."""
