@@ -54,6 +54,10 @@ def finetune(args):
     if overrides:
         raise InputError(f"model.* settings {sorted(overrides)}: a fine-tuned model keeps "
                          "the architecture of --from")
+    if settings["distribute"] == "multiworker":
+        # TensorFlow must set up collective ops before it loads the model to fine-tune.
+        raise InputError("--distribute multiworker is not supported by seqzoo finetune; use "
+                         "mirrored, or the Python API with distribution_scope first")
     check_output(args.out, args.overwrite)
     if args.freeze_steps and not args.freeze:
         raise InputError("--freeze-steps needs --freeze encoder|embeddings|decoder")
