@@ -29,16 +29,14 @@ EXAMPLES = ("hello", "machine", "sequence", "zoo", "keras", "phoneme", "tensorfl
 # (largest budget in minutes, settings). Measured on the 2-core CPU this
 # project runs on (see the README); a budget above the last row gets the last.
 BUDGET_SIZES = (
-    (8, dict(units=128, embedding_dim=64, num_layers=1, dropout=0.1, batch_size=128,
-             learning_rate=3e-3)),
-    (20, dict(units=192, embedding_dim=96, num_layers=1, dropout=0.2, batch_size=128,
-              learning_rate=3e-3)),
-    (float("inf"), dict(units=256, embedding_dim=128, num_layers=1, dropout=0.25,
-                        batch_size=128, learning_rate=3e-3)),
+    (20, dict(units=128, embedding_dim=64, decoder_units=128, num_layers=1, dropout=0.1,
+              batch_size=64, learning_rate=3e-3)),
+    (float("inf"), dict(units=192, embedding_dim=96, decoder_units=192, num_layers=1,
+                        dropout=0.2, batch_size=64, learning_rate=3e-3)),
 )
-FULL = dict(units=384, embedding_dim=256, num_layers=2, dropout=0.3, batch_size=128,
-            learning_rate=2e-3, epochs=60)
-COMMON = dict(cell="lstm", decoder_units=None, final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
+FULL = dict(units=384, embedding_dim=256, decoder_units=384, num_layers=2, dropout=0.3,
+            batch_size=64, learning_rate=2e-3, epochs=40)
+COMMON = dict(cell="lstm", final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
               clipnorm=5.0, num_buckets=8)
 
 

@@ -10,7 +10,8 @@ from seqzoo.cli import main
 from seqzoo.errors import InputError
 from seqzoo.recipes import g2p_train
 
-TINY = ["--set", "units=16", "--set", "embedding_dim=8", "--set", "dropout=0",
+TINY = ["--set", "units=16", "--set", "embedding_dim=8", "--set", "decoder_units=16",
+        "--set", "dropout=0",
         "--set", "batch_size=32", "--set", "learning_rate=0.01", "--set", "dev_words=40",
         "--set", "beam_size=3", "--quiet"]
 
@@ -118,7 +119,8 @@ def test_transcribe_batches_like_one_word_at_a_time():
 
     source = CharTokenizer.build([g2p_train.ALPHABET])
     target = WordTokenizer.build(["AA B CH D EH F G HH IY"])
-    settings = g2p_train.settings_for(None, ["units=8", "embedding_dim=4", "num_layers=1"])
+    settings = g2p_train.settings_for(None, ["units=8", "embedding_dim=4", "num_layers=1",
+                                                "decoder_units=8"])
     model = g2p_train.build_model("seq2seq_luong", settings, source, target)
     words = ["a", "zoo", "sequences", "it's", "be", "phoneme", "q", "abcdefghijk", "read"]
     for beam in (1, 3):
