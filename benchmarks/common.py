@@ -39,6 +39,11 @@ LIBRARIES = (
 
 
 
+# Environment variables that change how the libraries run, recorded when set.
+ENV = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS",
+       "TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES")
+
+
 # --- timing -----------------------------------------------------------------
 
 
@@ -221,6 +226,22 @@ def round_accounting(rounds):
     }
 
 
+def rounds_note(records):
+    """A sentence on how many rounds were quiet enough to count, or `""`."""
+    timed = [r for r in records if r.get("rounds")]
+    if not timed:
+        return ""
+    total = sum(r["rounds"]["total"] for r in timed)
+    clean = sum(r["rounds"]["clean"] for r in timed)
+    busy = [r["name"] for r in timed if r["rounds"]["kept"] > r["rounds"]["clean"]]
+    limit = timed[0]["settings"].get("max_others")
+    text = (f"Shared machine: {clean} of {total} rounds ran while other processes kept at most "
+            f"{limit} cores busy; only those count")
+    if busy:
+        return text + f", except for {', '.join(busy)} (too few quiet rounds: all count)."
+    return text + "."
+
+
 def paired_ratio(rounds, slow, fast):
     """`seconds[slow] / seconds[fast]` per kept round, summarized.
 
@@ -328,6 +349,9 @@ def run_context(backend, note=None):
         "machine": machine_info(),
         "versions": library_versions(),
     }
+    env = {name: os.environ[name] for name in ENV if name in os.environ}
+    if env:
+        context["env"] = env
     if note:
         context["note"] = note
     return context

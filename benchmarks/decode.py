@@ -51,7 +51,8 @@ def _batches(s):
         batches = None
     if not batches or any(b < 1 for b in batches):
         raise ValueError(
-            f"decode: expected positive batch sizes. Received: decode_batches={s['decode_batches']!r}"
+            "decode: expected positive batch sizes. "
+            f"Received: decode_batches={s['decode_batches']!r}"
         )
     return batches
 
@@ -119,7 +120,8 @@ def describe(rows):
             f"untrained; source length {s['source_length']}, {s['target_length']} target steps. "
             "Decoding never stops early (</s> disabled), so every sequence takes target_length "
             "steps. `Seq2Seq.search`: greedy, or beam search of width K (beamK). Sequences/s, "
-            "median of clean interleaved rounds (min-max in brackets).")
+            "median of clean interleaved rounds (min-max in brackets). "
+            + common.rounds_note(rows)).rstrip()
 
 
 def table(rows):

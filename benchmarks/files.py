@@ -53,6 +53,8 @@ def describe_context(context):
         f"- versions: Python {machine['python']}, {versions}",
         f"- date: {context['date']}; run size: {context.get('size', 'full')}",
     ]
+    if context.get("env"):
+        lines.append("- environment: " + ", ".join(f"{k}={v}" for k, v in context["env"].items()))
     if context.get("note"):
         lines.append(f"- note: {context['note']}")
     return "\n".join(lines)
@@ -103,9 +105,10 @@ def write_results(out_dir, records, suites, command=None):
 
 
 def markdown(records, suites):
-    """The Markdown report of `records`: one section per suite, in run order."""
+    """The Markdown report of `records`: one section per suite, in the order of `suites`."""
     parts = ["# seqzoo benchmark results\n"]
-    order = list(dict.fromkeys(record["suite"] for record in records))
+    present = {record["suite"] for record in records}
+    order = [name for name in suites if name in present]
     for name in order:
         suite = suites[name]
         rows = [r for r in records if r["suite"] == name]

@@ -121,12 +121,22 @@ def _sweep(plt, records, out, axis):
     for config in dict.fromkeys(r["name"].rsplit("-b", 1)[0] for r in rows):
         mine = [r for r in rows if r["name"].rsplit("-b", 1)[0] == config]
         for impl, marker in (("seqzoo", "o"), ("seqzoo_no_cudnn", "^"), ("torch", "s")):
-            points = [(r["settings"][axis], _median(r["results"].get(impl, {}), "tokens_per_s"))
-                      for r in mine]
-            points = [p for p in points if p[1] is not None]
+            # Median with the [min, max] of the counted rounds as error bars.
+            points = [(r["settings"][axis], r["results"][impl]["tokens_per_s"])
+                      for r in mine if impl in r["results"]]
             if points:
-                ax.plot(*zip(*points), marker=marker, label=f"{config} {impl}")
-    ax.set_xscale("log", base=2)
+                xs = [x for x, _ in points]
+                ys = [rate["median"] for _, rate in points]
+                spread = [[y - rate["min"] for y, (_, rate) in zip(ys, points)],
+                          [rate["max"] - y for y, (_, rate) in zip(ys, points)]]
+                ax.errorbar(xs, ys, yerr=spread, marker=marker, capsize=3,
+                            label=f"{config} {impl}")
+    sizes = sorted({r["settings"][axis] for r in rows})
+    ax.set_xscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(x) for x in sizes])
+    ax.minorticks_off()
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("sequence length" if axis == "length" else "batch size")
     ax.set_ylabel("tokens/s (training step)")
     ax.set_title(_title(rows, f"RNN training throughput against {axis} ({other} {fixed})"))

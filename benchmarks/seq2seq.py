@@ -136,7 +136,7 @@ def describe(rows):
             f"{s['source_length']}, target length {s['target_length']}. One training step: "
             f"batch {s['batch']}, Adam, teacher forcing; target tokens = batch x "
             "(target length + 1). Median of clean interleaved rounds (min-max in brackets). "
-            + memory.note(rows)).rstrip()
+            + common.rounds_note(rows) + " " + memory.note(rows)).rstrip()
 
 
 def cell(figures):

@@ -145,7 +145,8 @@ def run(settings, context, log=print):
             "settings": {
                 k: s[k]
                 for k in ("hidden", "batch", "length", "num_sampled", "learning_rate", "warmup",
-                          "repeats", "min_run_s", "max_others", "max_seconds", "memory_steps", "seed")
+                          "repeats", "min_run_s", "max_others", "max_seconds", "memory_steps",
+                          "seed")
             } | {"optimizer": "SGD", "sampler": "log_uniform"},
             "context": context,
             "results": {},
@@ -196,7 +197,9 @@ def describe(rows):
         f"classes. Sampled: sampled softmax with {s['num_sampled']} {s['sampler']} candidates "
         "per batch. Tokens per second, median of clean interleaved rounds (min-max in "
         "brackets); speedup = full step time / sampled step time, paired per round. "
-        + memory.note(rows)
+        + common.rounds_note(rows).replace("(too few quiet rounds: all count)",
+                                           "(too few quiet rounds: all count, marked *)")
+        + " " + memory.note(rows)
     ).rstrip()
 
 
@@ -216,8 +219,10 @@ def table(rows):
             lines.append(f"| {row['vocab']:,} | failed: {row['error']} | | | | |")
             continue
         res, ratio = row["results"], row["ratio"]
+        rounds = row.get("rounds") or {}
+        mark = " *" if rounds.get("kept", 0) > rounds.get("clean", 0) else ""
         lines.append(
-            f"| {row['vocab']:,} | {_cell(res['full']['tokens_per_s'])} | "
+            f"| {row['vocab']:,}{mark} | {_cell(res['full']['tokens_per_s'])} | "
             f"{_cell(res['sampled']['tokens_per_s'])} | "
             f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}) | "
             f"{memory.format_mib(res['full'].get('memory'))} | "
