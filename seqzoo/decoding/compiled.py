@@ -47,9 +47,11 @@ class CompiledFunction:
             import tensorflow as tf
 
             # One graph per static setting and input shape is expected here;
-            # TF's retracing warning would only be noise.
+            # TF's retracing warning would only be noise. No shape relaxing:
+            # a while loop whose state has a static batch size entering and
+            # an unknown one inside (after relaxing) fails to build.
             tf.get_logger().setLevel("ERROR")
-            return tf.function(bound, autograph=False, reduce_retracing=True)
+            return tf.function(bound, autograph=False, reduce_retracing=False)
         if backend == "jax":
             import jax
 

@@ -24,6 +24,8 @@ from seqzoo.models.base import (
 from seqzoo.text.specials import BOS_ID, PAD_ID
 from seqzoo.training.scheduled_sampling import check_schedule, sampling_probability
 
+SOURCE_LENGTH_MULTIPLE = 8
+
 
 @keras.saving.register_keras_serializable(package="seqzoo")
 class Seq2Seq(SampledTraining, ZooModel):
@@ -317,17 +319,26 @@ class Seq2Seq(SampledTraining, ZooModel):
         source_ids = np.asarray(source_ids, dtype="int32")
         if source_ids.ndim != 2 or source_ids.shape[1] == 0:
             raise ValueError(f"Expected source ids of shape [B, S]. Received: shape={source_ids.shape}")
+        length = source_ids.shape[1]
         if max_length is None:
-            max_length = 2 * source_ids.shape[1] + 10
+            max_length = 2 * length + 10
         check_positive_int("max_length", max_length)
         check_positive_int("beam_size", beam_size)
+        # The search compiles once per input shape: padding the source to a
+        # multiple of 8 (masked, so the results are the same) bounds the
+        # number of compilations when lengths vary from call to call.
+        padded = -(-length // SOURCE_LENGTH_MULTIPLE) * SOURCE_LENGTH_MULTIPLE
+        source_ids = np.pad(source_ids, ((0, 0), (0, padded - length)))
         uniforms = keras.random.uniform((max_length, source_ids.shape[0]), seed=seed)
         result = self._search_fn(
             source_ids, uniforms, method=method, max_length=int(max_length),
             beam_size=int(beam_size), n_best=int(n_best), length_penalty=float(length_penalty),
             coverage_penalty=float(coverage_penalty), temperature=float(temperature),
             top_k=top_k)
-        return {k: ops.convert_to_numpy(v) for k, v in result.items()}
+        result = {k: ops.convert_to_numpy(v) for k, v in result.items()}
+        if "alignments" in result:
+            result["alignments"] = result["alignments"][..., :length]
+        return result
 
     def translate(self, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
                   coverage_penalty=0.0, return_scores=False, return_alignments=False):

@@ -220,3 +220,18 @@ def test_tied_and_sampled_output_layers_train_and_round_trip(options, tmp_path):
     model.save(path)
     loaded = seqzoo.load(path)
     np.testing.assert_allclose(_np(loaded(x)), _np(model(x)), atol=1e-5)
+
+
+def test_beam_search_over_batches_of_many_source_lengths():
+    # Regression: on TensorFlow the compiled beam search once failed from the
+    # third call with a new source length (a relaxed retrace of its loop).
+    model = _model("luong_feed")
+    words = ["ab", "abcdefgh", "abcdefghabcdefgh", "abcdefghabcdefghabcd", "abc"]
+    batches = [[words[i], "de"] for i in range(len(words))]
+    together = [model.translate(batch, beam_size=3, max_length=12, return_alignments=True)
+                for batch in batches]
+    for batch, result in zip(batches, together):
+        alone = [model.translate([w], beam_size=3, max_length=12)[0] for w in batch]
+        assert result["texts"] == alone
+        # Alignments cover the real source positions only.
+        assert result["alignments"][0].shape[-1] == len(batch[0])
