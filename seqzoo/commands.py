@@ -13,7 +13,6 @@ def _load_seq2seq(path):
     import seqzoo
     from seqzoo.models import Seq2Seq
 
-    path = os.path.join(path, "model.keras") if os.path.isdir(path) else path
     model = seqzoo.load(path)
     if not isinstance(model, Seq2Seq):
         raise InputError(f"{path}: expected a seq2seq model, got {type(model).__name__}")

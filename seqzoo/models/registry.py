@@ -186,6 +186,9 @@ def summarize(config):
 def load(path, compile=True):
     """Loads a model saved with `model.save("....keras")`, in Keras safe mode.
 
+    `path` is a `.keras` file or a folder holding `model.keras` (a run
+    folder of `seqzoo train`).
+
     The model comes back with its weights, its hyperparameters, its
     tokenizer (when it was saved with one) and, with `compile=True`, its
     optimizer state.
@@ -198,6 +201,11 @@ def load(path, compile=True):
     from seqzoo.errors import DataError, SeqzooError
 
     path = os.fspath(path)
+    if os.path.isdir(path):
+        # A run folder of `seqzoo train` or `seqzoo demo sort --out`.
+        folder, path = path, os.path.join(path, "model.keras")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no model.keras in the folder {folder}")
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file not found: {path}")
     if not path.endswith(".keras"):

@@ -126,3 +126,12 @@ def test_cli_list_shows_presets_and_hyperparameters(capsys):
     for name in REQUIRED:
         assert name in out
     assert "cell=gru" in out and "bidirectional=True" in out
+
+
+def test_load_takes_a_run_folder(tmp_path):
+    model = seqzoo.create("lstm_classifier", vocab_size=50, units=4, embedding_dim=4)
+    model.save(tmp_path / "model.keras")
+    assert type(seqzoo.load(tmp_path)).__name__ == "SequenceClassifier"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no model.keras in the folder"):
+        seqzoo.load(tmp_path / "empty")
