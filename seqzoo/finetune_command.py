@@ -8,9 +8,8 @@ from seqzoo.train_command import (
     _verbosity,
     add_common_arguments,
     check_output,
-    clear_run,
     resolve_settings,
-    write_config,
+    start_run,
 )
 
 FREEZE_PARTS = ("encoder", "embeddings", "decoder")
@@ -76,17 +75,12 @@ def finetune(args):
     trainer = Trainer(args.out, f"finetune of {name}", settings, None, args.train, args.dev,
                       verbose=_verbosity(args), model=new_model, callbacks=callbacks,
                       model_config=config, extra={"freeze": freeze} if freeze else None)
-    trainer.prepare()
-    if args.overwrite:
-        clear_run(args.out)
-        trainer.checkpoints = type(trainer.checkpoints)(trainer.checkpoints.directory,
-                                                        settings["keep_checkpoints"])
+    start_run(trainer, args.overwrite)
     trainer.record["finetune"] = {
         "from": os.path.abspath(args.from_model), "init": args.init, "freeze": freeze,
         "vocabulary": {side: {"kept": c.kept, "added": len(c.added),
                                "dropped": len(c.dropped)}
                        for side, c in report.changes.items()}}
-    write_config(trainer)
     return _fit(trainer)
 
 

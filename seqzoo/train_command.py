@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import sys
 
 from seqzoo.errors import InputError
@@ -74,19 +73,17 @@ def check_output(out, overwrite):
         raise InputError(f"--out {out}: exists and is not a folder")
 
 
-def clear_run(out, keep=("tokenizers",)):
-    """Removes an earlier run's files (after `--overwrite`)."""
-    for name in RUN_FILES:
-        path = os.path.join(out, name)
-        if name in keep or not os.path.exists(path):
-            continue
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
-
-
-def write_config(trainer):
+def start_run(trainer, overwrite):
+    """Prepares the trainer, then (with `--overwrite`) removes an earlier run's files and
+    writes `config.json`: bad data or settings fail in `prepare`, before anything is lost."""
+    trainer.prepare()
+    if overwrite:
+        for name in ("run.json", "model.keras"):
+            path = os.path.join(trainer.out, name)
+            if os.path.exists(path):
+                os.remove(path)
+        for step in trainer.checkpoints.steps():
+            os.remove(trainer.checkpoints.path(step))
     from seqzoo.io import atomic_write
 
     with atomic_write(os.path.join(trainer.out, "config.json")) as f:
@@ -167,12 +164,7 @@ def train(args):
     check_output(args.out, args.overwrite)
     trainer = Trainer(args.out, args.model, settings, overrides, args.train, args.dev,
                       verbose=_verbosity(args))
-    trainer.prepare()
-    if args.overwrite:
-        clear_run(args.out)
-        trainer.checkpoints = type(trainer.checkpoints)(trainer.checkpoints.directory,
-                                                        settings["keep_checkpoints"])
-    write_config(trainer)
+    start_run(trainer, args.overwrite)
     data = trainer.record["data"]
     print(f"{args.model}: {trainer.model.count_params():,} parameters; train {data['train']['pairs']} "
           f"pairs ({data['train']['skipped']['count']} skipped)"

@@ -255,7 +255,6 @@ class Trainer:
 
         save_model(self.model, os.path.join(self.out, "model.keras"))
         self._write_record("early stopped" if stopped_early else "completed")
-        self._close_tensorboard()
         for callback in self.callbacks:
             callback.on_train_end()
         return st["history"]
