@@ -43,6 +43,9 @@ class Seq2Seq(SampledTraining, ZooModel):
         target_embedding_dim: target embedding size, if different.
         units, num_layers, cell, bidirectional, merge_mode, residual,
             dropout, use_cudnn: the encoder `RNNStack`.
+        embedding_dropout: dropout on the source and target embeddings in
+            training (the `dropout` of a one-layer stack only acts on the
+            decoder output, so this is the main regularizer of small models).
         decoder_units: decoder RNN size (default: the encoder output size).
         decoder_layers: decoder depth (default: `num_layers`).
         attention: `None` (the classic fixed-vector model), `"luong"` or
@@ -85,6 +88,7 @@ class Seq2Seq(SampledTraining, ZooModel):
         merge_mode="concat",
         residual=False,
         dropout=0.0,
+        embedding_dropout=0.0,
         use_cudnn="auto",
         decoder_units=None,
         decoder_layers=None,
@@ -107,6 +111,7 @@ class Seq2Seq(SampledTraining, ZooModel):
         check_positive_int("source_vocab_size", source_vocab_size)
         check_positive_int("target_vocab_size", target_vocab_size)
         check_rate("dropout", dropout)
+        check_rate("embedding_dropout", embedding_dropout)
         if attention not in ATTENTIONS:
             raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={attention!r}")
         if bridge not in BRIDGES:
@@ -147,10 +152,17 @@ class Seq2Seq(SampledTraining, ZooModel):
                                           name="source_embedding")
         target_embedding = TokenEmbedding(target_vocab_size, target_embedding_dim,
                                           name="target_embedding")
-        memory, encoder_states = encoder(source_embedding(source))
+        embedded_source = source_embedding(source)
+        embedded_target = target_embedding(decoder_inputs)
+        if embedding_dropout:
+            embedded_source = keras.layers.Dropout(
+                embedding_dropout, name="source_embedding_dropout")(embedded_source)
+            embedded_target = keras.layers.Dropout(
+                embedding_dropout, name="target_embedding_dropout")(embedded_target)
+        memory, encoder_states = encoder(embedded_source)
         memory_mask = ops.not_equal(source, PAD_ID)
         initial_state = bridge_layer(encoder_states)
-        hidden = decoder(target_embedding(decoder_inputs), memory=memory,
+        hidden = decoder(embedded_target, memory=memory,
                             memory_mask=memory_mask, initial_state=initial_state)
         projection = None
         if tie_embeddings and decoder.output_size != target_embedding_dim:
@@ -168,7 +180,8 @@ class Seq2Seq(SampledTraining, ZooModel):
             source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size,
             embedding_dim=embedding_dim, target_embedding_dim=target_embedding_dim,
             units=units, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
-            merge_mode=merge_mode, residual=residual, dropout=dropout, use_cudnn=use_cudnn,
+            merge_mode=merge_mode, residual=residual, dropout=dropout,
+            embedding_dropout=embedding_dropout, use_cudnn=use_cudnn,
             decoder_units=decoder_units, decoder_layers=decoder_layers, attention=attention,
             attention_score=attention_score, attention_units=attention_units,
             attention_normalize=attention_normalize, input_feeding=input_feeding,

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from seqzoo.errors import InputError
+from seqzoo.losses import SequenceLoss
 from seqzoo.recipes import g2p
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz'"
@@ -37,7 +38,8 @@ BUDGET_SIZES = (
 FULL = dict(units=384, embedding_dim=256, decoder_units=384, num_layers=2, dropout=0.3,
             batch_size=64, learning_rate=2e-3, epochs=40)
 COMMON = dict(cell="lstm", final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
-              clipnorm=5.0, num_buckets=8)
+              clipnorm=5.0, num_buckets=8, embedding_dropout=0.0, decoder_layers=None,
+              label_smoothing=0.0, average_from=None, average_every=200)
 
 
 def settings_for(budget_minutes, overrides=()):
@@ -114,9 +116,14 @@ class DevMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.evaluate(epoch + 1, (logs or {}).get("loss"))
 
-    def evaluate(self, epoch, loss):
-        if self._evaluated_at == self.steps:
-            return
+    def evaluate(self, epoch, loss, force=False, record=True):
+        """Scores the current weights on dev; returns the entry (`None` if already done).
+
+        `record=False` keeps the entry out of the per-epoch history (the
+        averaged weights), though it still competes for the best.
+        """
+        if self._evaluated_at == self.steps and not force:
+            return None
         began = time.time()
         result = g2p.score(transcribe(self.model, self.words, max_length=self.max_length,
                                           width=self.width),
@@ -129,12 +136,47 @@ class DevMonitor(keras.callbacks.Callback):
                  "dev_wer": result["wer"], "dev_per": result["per"],
                  "learning_rate": float(keras.ops.convert_to_numpy(
                      self.model.optimizer.learning_rate))}
-        self.history.append(entry)
+        if record:
+            self.history.append(entry)
         if self.best is None or result["wer"] < self.best["dev_wer"]:
             self.best, self.best_weights = entry, self.model.get_weights()
         self.log(f"epoch {epoch} ({entry['minutes']:.1f} min, step {self.steps}): dev WER "
                  f"{100 * result['wer']:.2f}%, PER {100 * result['per']:.2f}% on "
                  f"{len(self.words)} words (decoded in {self.last_eval_seconds:.1f} s)")
+        return entry
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """The mean of the weights taken every `every` steps once `schedule` is `start` done.
+
+    Averaging the snapshots of the decaying end of training (as in
+    stochastic weight averaging and checkpoint averaging) gives weights that
+    generalize better than any single snapshot; `average()` returns them (or
+    `None` before the first snapshot).
+    """
+
+    def __init__(self, schedule, start, every=200):
+        super().__init__()
+        self.schedule, self.start, self.every = schedule, start, every
+        self.total, self.count, self._step = None, 0, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self.every or self.schedule.progress() < self.start:
+            return
+        weights = self.model.get_weights()
+        if self.total is None:
+            self.total = [np.array(w, dtype="float64") for w in weights]
+        else:
+            for t, w in zip(self.total, weights):
+                t += w
+        self.count += 1
+
+    def average(self):
+        if not self.count:
+            return None
+        return [(t / self.count).astype(w.dtype)
+                for t, w in zip(self.total, self.model.get_weights())]
 
 
 class Schedule(keras.callbacks.Callback):
@@ -191,6 +233,8 @@ def build_model(preset, settings, source_tokenizer, target_tokenizer):
                              units=settings["units"], embedding_dim=settings["embedding_dim"],
                              num_layers=settings["num_layers"], dropout=settings["dropout"],
                              cell=settings["cell"], decoder_units=settings["decoder_units"],
+                             decoder_layers=settings["decoder_layers"],
+                             embedding_dropout=settings["embedding_dropout"],
                              source_tokenizer=source_tokenizer,
                              target_tokenizer=target_tokenizer)
     except ValueError as e:
@@ -208,18 +252,32 @@ def train(model, train_pairs, monitor, settings, budget_seconds, verbose):
     epochs = int(settings["epochs"])
     schedule = Schedule(settings["learning_rate"], settings["final_lr_ratio"], monitor,
                         budget_seconds=budget_seconds, total_steps=epochs * len(batches))
+    callbacks = [monitor, schedule]
+    averager = None
+    if settings["average_from"] is not None:
+        averager = WeightAverage(schedule, float(settings["average_from"]),
+                                 int(settings["average_every"]))
+        callbacks.append(averager)
     model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"],
                                                   global_clipnorm=settings["clipnorm"]),
+                  loss=SequenceLoss(label_smoothing=float(settings["label_smoothing"])),
                   metrics=[])
     start = time.time()
-    model.fit(batches, epochs=epochs, verbose=verbose, callbacks=[monitor, schedule])
+    model.fit(batches, epochs=epochs, verbose=verbose, callbacks=callbacks)
     seconds = time.time() - start
+    averaged = None
+    if averager is not None and averager.count:
+        # Score the averaged weights on dev like an epoch; the better of them
+        # and the best epoch's weights is kept.
+        model.set_weights(averager.average())
+        averaged = monitor.evaluate(f"average of {averager.count} snapshots", None,
+                                    force=True, record=False)
     if monitor.best_weights is not None:
         model.set_weights(monitor.best_weights)
-    return seconds, monitor.steps
+    return seconds, monitor.steps, averaged
 
 
-def plot_dev_curve(history, path, title):
+def plot_dev_curve(history, path, title, averaged=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -229,6 +287,11 @@ def plot_dev_curve(history, path, title):
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(minutes, [100 * h["dev_wer"] for h in history], marker="o", label="dev WER")
     ax.plot(minutes, [100 * h["dev_per"] for h in history], marker=".", label="dev PER")
+    if averaged is not None:
+        ax.axhline(100 * averaged["dev_wer"], color="C0", linestyle="--",
+                   label=f"dev WER, {averaged['epoch']}")
+        ax.axhline(100 * averaged["dev_per"], color="C1", linestyle="--",
+                   label="dev PER, averaged")
     ax.set(xlabel="training time (minutes)", ylabel="error rate (%)", title=title,
            ylim=(0, None))
     ax.grid(alpha=0.3)
@@ -294,12 +357,14 @@ def run(args):
     print(f"training {args.model} ({model.count_params()} parameters) on {len(train_pairs)} "
           f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())
           + (f"; budget {args.budget:g} min" if budget else ""))
-    seconds, steps = train(model, train_pairs, monitor, settings, budget,
-                           2 if args.quiet else 1)
+    seconds, steps, averaged = train(model, train_pairs, monitor, settings, budget,
+                                     2 if args.quiet else 1)
     loads["end_of_training"] = _load()
     best = monitor.best
+    kept = (f"the {best['epoch']}" if best is averaged
+            else f"epoch {best['epoch']} (step {best['step']})")
     print(f"trained {steps} steps in {seconds / 60:.1f} min; best dev WER "
-          f"{100 * best['dev_wer']:.2f}% after epoch {best['epoch']} (step {best['step']})")
+          f"{100 * best['dev_wer']:.2f}% with {kept}")
     test_words = splits["test"]
     references = [lexicon[w] for w in test_words]
     test = {}
@@ -332,12 +397,13 @@ def run(args):
         for w, g, b, r in zip(test_words, outputs["greedy"], outputs[beam_name], references):
             f.write(f"{w}\t{g}\t{b}\t{' | '.join(r)}\n")
     plot_dev_curve(monitor.history, os.path.join(args.out, "dev_wer.png"),
-                   f"G2P on CMUdict: {args.model}, dev WER by training time")
+                   f"G2P on CMUdict: {args.model}, dev WER by training time", averaged)
     record = {
         "task": "g2p-cmudict", "model": args.model, "parameters": int(model.count_params()),
         "budget_minutes": args.budget, "settings": settings, "data": data,
         "train_seconds": round(seconds, 1), "train_steps": steps,
-        "best_dev": best, "dev_history": monitor.history, "test": test,
+        "best_dev": best, "dev_history": monitor.history, "averaged_dev": averaged,
+        "test": test,
         "examples": examples, "load_average": loads,
         "machine": {"backend": keras.backend.backend(), "cpu_count": os.cpu_count(),
                     "platform": platform.platform(), "python": platform.python_version(),

@@ -235,3 +235,23 @@ def test_beam_search_over_batches_of_many_source_lengths():
         assert result["texts"] == alone
         # Alignments cover the real source positions only.
         assert result["alignments"][0].shape[-1] == len(batch[0])
+
+
+def test_embedding_dropout_acts_in_training_only_and_round_trips(tmp_path):
+    model = _model("luong", embedding_dropout=0.5)
+    x, _ = _batch(["abc", "hgf"], ["cba", "fgh"])
+    inference = _np(model(x))
+    np.testing.assert_array_equal(inference, _np(model(x)))
+    assert not np.allclose(_np(model(x, training=True)), inference)
+    # At inference the model is the one without the dropout layers.
+    plain = _model("luong")
+    for layer in plain.layers:
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    np.testing.assert_allclose(_np(plain(x)), inference, atol=1e-6)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config()["embedding_dropout"] == 0.5
+    np.testing.assert_allclose(_np(loaded(x)), inference, atol=1e-6)
+    with pytest.raises(ValueError, match="embedding_dropout"):
+        _model("luong", embedding_dropout=1.5)

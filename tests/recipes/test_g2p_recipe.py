@@ -67,9 +67,44 @@ def test_schedule_decays_over_the_budget_and_stops_in_time():
         [1.0, 0.5 + 0.5 * np.cos(np.pi / 4), 0.5, 0.5 - 0.5 * np.cos(np.pi / 4), 0.0])
 
 
+class _Progress:
+    done = 0.0
+
+    def progress(self):
+        return self.done
+
+
+class _WeightsModel:
+    def __init__(self):
+        self.weights = [np.zeros((2, 2), "float32"), np.zeros(3, "float32")]
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+
+def test_weight_average_is_the_mean_of_the_snapshots_after_the_start():
+    schedule, model = _Progress(), _WeightsModel()
+    averager = g2p_train.WeightAverage(schedule, start=0.5, every=2)
+    averager.set_model(model)
+    assert averager.average() is None
+    snapshots = []
+    for step in range(1, 13):
+        schedule.done = step / 12
+        model.weights = [w + step for w in model.weights]
+        averager.on_train_batch_end(step)
+        if step % 2 == 0 and step / 12 >= 0.5:
+            snapshots.append(model.get_weights())
+    assert averager.count == len(snapshots) == 4  # steps 6, 8, 10 and 12
+    for got, *taken in zip(averager.average(), *snapshots):
+        np.testing.assert_allclose(got, np.mean(taken, axis=0))
+        assert got.dtype == np.float32
+
+
 def test_recipe_end_to_end_on_a_slice(tmp_path, capsys):
     out = tmp_path / "run"
-    status = main(["recipe", "g2p", "--limit", "120", "--set", "epochs=3", "--out", str(out)]
+    status = main(["recipe", "g2p", "--limit", "120", "--set", "epochs=3", "--out", str(out),
+                   "--set", "average_from=0", "--set", "average_every=2",
+                   "--set", "label_smoothing=0.1", "--set", "embedding_dropout=0.1"]
                   + TINY)
     printed = capsys.readouterr().out
     assert status == 0
@@ -80,7 +115,13 @@ def test_recipe_end_to_end_on_a_slice(tmp_path, capsys):
     record = json.loads((out / "results.json").read_text())
     assert record["data"]["splits"]["test"]["words"] == 120
     assert [h["epoch"] for h in record["dev_history"]] == [1, 2, 3]
-    assert record["best_dev"]["dev_wer"] == min(h["dev_wer"] for h in record["dev_history"])
+    averaged = record["averaged_dev"]
+    steps = record["dev_history"][-1]["step"]
+    assert averaged["step"] == steps == record["train_steps"]
+    assert averaged["epoch"] == f"average of {steps // 2} snapshots"
+    assert "dev WER" in printed and "average of" in printed
+    assert record["best_dev"]["dev_wer"] == min(
+        [h["dev_wer"] for h in record["dev_history"]] + [averaged["dev_wer"]])
     losses = [h["loss"] for h in record["dev_history"]]
     assert losses[-1] < losses[0]  # it trains
     for name in ("greedy", "beam3"):
