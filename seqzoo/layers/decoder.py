@@ -140,7 +140,7 @@ class RNNDecoder(keras.layers.Layer):
         x = inputs
         if self.input_feeding:
             x = ops.concatenate([x, ops.cast(state["feed"], x.dtype)], axis=-1)
-        h, rnn_states = self.stack.step(x, state["rnn"])
+        h, rnn_states = self.stack.step(x, state["rnn"], training=training)
         new_state = dict(state, rnn=rnn_states)
         if self.attention is None:
             return h, new_state

@@ -183,15 +183,18 @@ class RNNStack(keras.layers.Layer):
             for directions in self.rnn_layers
         ]
 
-    def step(self, inputs, states):
+    def step(self, inputs, states, training=False):
         """Advances a unidirectional stack by one time step.
 
         Runs the same cells and weights as `call`, one step at a time, for
-        decoding.
+        decoding (and for training decoders that step through time).
 
         Args:
             inputs: `[B, D]` input of this step.
             states: as returned by `call` or `initial_states`.
+            training: whether the dropout between layers is active, as in
+                `call` (element-wise, so one step at a time draws from the
+                same distribution as the whole sequence).
 
         Returns:
             `(outputs [B, units], states)` with `states` in the same structure.
@@ -200,7 +203,9 @@ class RNNStack(keras.layers.Layer):
             raise ValueError("A bidirectional stack cannot run step by step: it reads the future.")
         x = inputs
         new_states = []
-        for (rnn,), (layer_state,) in zip(self.rnn_layers, states):
+        for i, ((rnn,), (layer_state,)) in enumerate(zip(self.rnn_layers, states)):
+            if i > 0 and self.dropout_layer is not None:
+                x = self.dropout_layer(x, training=training)
             out, new = rnn.cell(x, list(layer_state), training=False)
             if self.residual and out.shape[-1] == x.shape[-1]:
                 out = out + x

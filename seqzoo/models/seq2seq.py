@@ -154,11 +154,14 @@ class Seq2Seq(SampledTraining, ZooModel):
                                           name="target_embedding")
         embedded_source = source_embedding(source)
         embedded_target = target_embedding(decoder_inputs)
+        source_dropout = target_dropout = None
         if embedding_dropout:
-            embedded_source = keras.layers.Dropout(
-                embedding_dropout, name="source_embedding_dropout")(embedded_source)
-            embedded_target = keras.layers.Dropout(
-                embedding_dropout, name="target_embedding_dropout")(embedded_target)
+            source_dropout = keras.layers.Dropout(embedding_dropout,
+                                                  name="source_embedding_dropout")
+            target_dropout = keras.layers.Dropout(embedding_dropout,
+                                                  name="target_embedding_dropout")
+            embedded_source = source_dropout(embedded_source)
+            embedded_target = target_dropout(embedded_target)
         memory, encoder_states = encoder(embedded_source)
         memory_mask = ops.not_equal(source, PAD_ID)
         initial_state = bridge_layer(encoder_states)
@@ -196,7 +199,8 @@ class Seq2Seq(SampledTraining, ZooModel):
             self.sampling_step = keras.Variable(0.0, trainable=False, name="sampling_step")
         self._parts = dict(source_embedding=source_embedding, target_embedding=target_embedding,
                            encoder=encoder, bridge=bridge_layer, decoder=decoder,
-                           projection=projection, head=head)
+                           projection=projection, head=head, source_dropout=source_dropout,
+                           target_dropout=target_dropout)
         self._init_sampled_training(inputs, hidden, head, num_sampled)
         self._search_fn = CompiledFunction(self._search, lambda: self.variables)
 
@@ -261,8 +265,10 @@ class Seq2Seq(SampledTraining, ZooModel):
         """Encodes `[B, S]` source ids; returns the decoder's initial step state."""
         parts = self._parts
         source_ids = ops.convert_to_tensor(source_ids, "int32")
-        memory, encoder_states = parts["encoder"](
-            parts["source_embedding"](source_ids), training=training)
+        embedded = parts["source_embedding"](source_ids)
+        if parts["source_dropout"] is not None:
+            embedded = parts["source_dropout"](embedded, training=training)
+        memory, encoder_states = parts["encoder"](embedded, training=training)
         initial = parts["bridge"](encoder_states)
         return parts["decoder"].initial_step_state(
             initial, memory, ops.not_equal(source_ids, PAD_ID))
@@ -270,8 +276,10 @@ class Seq2Seq(SampledTraining, ZooModel):
     def step(self, token_ids, state, training=False):
         """One decoding step: `([B] ids, state) -> ([B, V] logits, state)`."""
         parts = self._parts
-        output, state = parts["decoder"].step(parts["target_embedding"].lookup(token_ids), state,
-                                              training=training)
+        embedded = parts["target_embedding"].lookup(token_ids)
+        if parts["target_dropout"] is not None:
+            embedded = parts["target_dropout"](embedded, training=training)
+        output, state = parts["decoder"].step(embedded, state, training=training)
         if parts["projection"] is not None:
             output = parts["projection"](output)
         return parts["head"](output), state

@@ -147,6 +147,17 @@ def test_dropout_between_layers_only_in_training():
     train, _ = stack(x, training=True)
     np.testing.assert_array_equal(_np(eval_a), _np(eval_b))
     assert not np.allclose(_np(train), _np(eval_a))
+    # Stepping through time (decoders with input feeding) drops out the same way.
+    states = stack.initial_states(2)
+    step_eval, _ = stack.step(x[:, 0], states)
+    np.testing.assert_allclose(_np(step_eval), _np(eval_a)[:, 0], atol=1e-5)
+    step_train, _ = stack.step(x[:, 0], states, training=True)
+    assert not np.allclose(_np(step_train), _np(step_eval))
+    one_layer = RNNStack(8, num_layers=1, dropout=0.5)
+    one_layer(x)
+    np.testing.assert_array_equal(
+        _np(one_layer.step(x[:, 0], one_layer.initial_states(2), training=True)[0]),
+        _np(one_layer.step(x[:, 0], one_layer.initial_states(2))[0]))
 
 
 def test_default_configuration_is_cudnn_eligible():
