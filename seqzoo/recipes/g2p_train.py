@@ -3,7 +3,9 @@
 The recipe prepares the data (`seqzoo.recipes.g2p`), trains a Seq2Seq preset
 on every (word, pronunciation) pair of the training words, decodes a dev
 subset greedily after every epoch and keeps the weights with the best dev
-word error rate, then scores the test words with greedy and beam search.
+word error rate (or, with `average_from`, the average of the weights of the
+last part of training, if that is better on dev), then scores the test
+words with greedy and beam search.
 
 With `--budget MINUTES` the model size comes from `BUDGET_SIZES` and the
 training loop (dev evaluations included) stops in time; the learning rate
@@ -33,8 +35,9 @@ BUDGET_SIZES = (
     (20, dict(units=128, embedding_dim=64, decoder_units=128, num_layers=1, dropout=0.1,
               batch_size=64, learning_rate=3e-3)),
     # A two-layer encoder and a one-layer decoder: the second encoder layer
-    # gave 26.3% test WER where one gave 27.9% in the same 40 minutes (one
-    # core each, side by side); with dropout on the embeddings, between the
+    # gave 26.3% test WER (beam 5) where one gave 27.4% in the same 40
+    # minutes (one core each, side by side, benchmarks/results/
+    # g2p-cpu-side-by-side); with dropout on the embeddings, between the
     # encoder layers and on the decoder output, and label smoothing.
     (float("inf"), dict(units=192, embedding_dim=96, decoder_units=192, num_layers=2,
                         decoder_layers=1, dropout=0.3, embedding_dropout=0.2,
