@@ -2,6 +2,7 @@
 
 from seqzoo.models.base import ZooModel, default_optimizer
 from seqzoo.models.classifier import MaskedPooling, SequenceClassifier
+from seqzoo.models.ensemble import Seq2SeqEnsemble
 from seqzoo.models.language_model import RNNLanguageModel
 from seqzoo.models.registry import (
     MODEL_CLASSES,
@@ -22,6 +23,7 @@ __all__ = [
     "MaskedPooling",
     "RNNLanguageModel",
     "Seq2Seq",
+    "Seq2SeqEnsemble",
     "SequenceClassifier",
     "SequenceRegressor",
     "SequenceTagger",

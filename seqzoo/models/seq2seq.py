@@ -202,6 +202,9 @@ class Seq2Seq(SampledTraining, ZooModel):
                            projection=projection, head=head, source_dropout=source_dropout,
                            target_dropout=target_dropout)
         self._init_sampled_training(inputs, hidden, head, num_sampled)
+        # `_search` is the uncompiled search (the export traces it itself).
+        self._search = search_step_function(self.encode, self.step, attention is not None,
+                                            self._alignment, lambda state: state["mask"])
         self._search_fn = CompiledFunction(self._search, lambda: self.variables)
 
     def get_config(self):
@@ -299,24 +302,6 @@ class Seq2Seq(SampledTraining, ZooModel):
     def _alignment(self, state):
         return state["alignment"]
 
-    def _search(self, source_ids, uniforms, method, max_length, beam_size, n_best,
-                length_penalty, coverage_penalty, temperature, top_k):
-        state = self.encode(source_ids)
-        start = ops.full((ops.shape(source_ids)[0],), BOS_ID, "int32")
-        has_attention = self._hyperparameters["attention"] is not None
-        if method == "beam":
-            return beam_search(
-                self.step, start, state, beam_size=beam_size, max_length=max_length,
-                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-                n_best=n_best, alignment_fn=self._alignment if has_attention else None,
-                source_mask=state["mask"] if has_attention else None)
-        if method == "greedy":
-            ids, scores, _ = greedy_search(self.step, start, state, max_length)
-        else:
-            ids, scores, _ = sample(self.step, start, state, max_length, uniforms,
-                                    temperature=temperature, top_k=top_k)
-        return {"ids": ids[:, None], "scores": scores[:, None]}
-
     def search(self, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
                length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,
                seed=None):
@@ -335,31 +320,10 @@ class Seq2Seq(SampledTraining, ZooModel):
             1), `"scores"` `[B, n]`, and for beam search with attention
             `"alignments"` `[B, n, T, S]`.
         """
-        if method not in ("beam", "greedy", "sample"):
-            raise ValueError(f"Expected method 'beam', 'greedy' or 'sample'. Received: method={method!r}")
-        source_ids = np.asarray(source_ids, dtype="int32")
-        if source_ids.ndim != 2 or source_ids.shape[1] == 0:
-            raise ValueError(f"Expected source ids of shape [B, S]. Received: shape={source_ids.shape}")
-        length = source_ids.shape[1]
-        if max_length is None:
-            max_length = 2 * length + 10
-        check_positive_int("max_length", max_length)
-        check_positive_int("beam_size", beam_size)
-        # The search compiles once per input shape: padding the source to a
-        # multiple of 8 (masked, so the results are the same) bounds the
-        # number of compilations when lengths vary from call to call.
-        padded = -(-length // SOURCE_LENGTH_MULTIPLE) * SOURCE_LENGTH_MULTIPLE
-        source_ids = np.pad(source_ids, ((0, 0), (0, padded - length)))
-        uniforms = keras.random.uniform((max_length, source_ids.shape[0]), seed=seed)
-        result = self._search_fn(
-            source_ids, uniforms, method=method, max_length=int(max_length),
-            beam_size=int(beam_size), n_best=int(n_best), length_penalty=float(length_penalty),
-            coverage_penalty=float(coverage_penalty), temperature=float(temperature),
-            top_k=top_k)
-        result = {k: ops.convert_to_numpy(v) for k, v in result.items()}
-        if "alignments" in result:
-            result["alignments"] = result["alignments"][..., :length]
-        return result
+        return run_search(self._search_fn, source_ids, method=method, beam_size=beam_size,
+                          max_length=max_length, n_best=n_best, length_penalty=length_penalty,
+                          coverage_penalty=coverage_penalty, temperature=temperature,
+                          top_k=top_k, seed=seed)
 
     def translate(self, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
                   coverage_penalty=0.0, return_scores=False, return_alignments=False):
@@ -380,35 +344,110 @@ class Seq2Seq(SampledTraining, ZooModel):
             `n_best` strings; with `return_scores`/`return_alignments` a dict
             with `"texts"`, `"scores"`, `"alignments"`.
         """
-        if self.source_tokenizer is None or self.target_tokenizer is None:
-            raise ValueError("translate() needs source_tokenizer and target_tokenizer; "
-                             "use search() with token ids instead.")
-        if isinstance(texts, str):
-            raise TypeError("Expected a list of texts. Received: a single string")
-        encoded = []
-        for index, text in enumerate(texts):
-            unknown = self.source_tokenizer.unknown_tokens(text)
-            if unknown:
-                raise InputError(f"texts[{index}]={text!r} has tokens outside the source "
-                                 f"vocabulary: {unknown}")
-            ids = self.source_tokenizer.encode(text)
-            if not ids:
-                raise InputError(f"Expected non-empty texts. Received: texts[{index}]={text!r}")
-            encoded.append(ids)
-        if not encoded:
-            return []
-        method = "beam" if beam_size > 1 or n_best > 1 or return_alignments else "greedy"
-        result = self.search(pad_sequences(encoded), method=method, beam_size=beam_size,
-                             max_length=max_length, n_best=n_best,
-                             length_penalty=length_penalty, coverage_penalty=coverage_penalty)
-        decoded = [[self.target_tokenizer.decode(h) for h in row] for row in result["ids"]]
-        outputs = [row[0] for row in decoded] if n_best == 1 else decoded
-        if not (return_scores or return_alignments):
-            return outputs
-        extra = {"texts": outputs, "scores": result["scores"]}
-        if return_alignments:
-            if "alignments" not in result:
-                raise ValueError("This model has no attention: there are no alignments.")
-            extra["alignments"] = [
-                row[:, :, : len(src)] for row, src in zip(result["alignments"], encoded)]
-        return extra
+        return translate_texts(self, texts, beam_size=beam_size, max_length=max_length,
+                               n_best=n_best, length_penalty=length_penalty,
+                               coverage_penalty=coverage_penalty, return_scores=return_scores,
+                               return_alignments=return_alignments)
+
+
+def search_step_function(encode, step, has_attention, alignment, source_mask):
+    """The body of a compiled search over any encoder-decoder (model or ensemble).
+
+    Args:
+        encode: `[B, S] ids -> state`.
+        step: `([B] ids, state) -> ([B, V] logits, state)`.
+        has_attention: whether `alignment(state)` gives the attention `[B, S]`.
+        alignment, source_mask: `state -> [B, S]` attention and source mask.
+
+    Returns:
+        `fn(source_ids, uniforms, method, max_length, beam_size, n_best,
+        length_penalty, coverage_penalty, temperature, top_k) -> dict`, to be
+        wrapped in a `CompiledFunction` and called through `run_search`.
+    """
+
+    def search(source_ids, uniforms, method, max_length, beam_size, n_best,
+               length_penalty, coverage_penalty, temperature, top_k):
+        state = encode(source_ids)
+        start = ops.full((ops.shape(source_ids)[0],), BOS_ID, "int32")
+        if method == "beam":
+            return beam_search(
+                step, start, state, beam_size=beam_size, max_length=max_length,
+                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                n_best=n_best, alignment_fn=alignment if has_attention else None,
+                source_mask=source_mask(state) if has_attention else None)
+        if method == "greedy":
+            ids, scores, _ = greedy_search(step, start, state, max_length)
+        else:
+            ids, scores, _ = sample(step, start, state, max_length, uniforms,
+                                    temperature=temperature, top_k=top_k)
+        return {"ids": ids[:, None], "scores": scores[:, None]}
+
+    return search
+
+
+def run_search(search_fn, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
+               length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,
+               seed=None):
+    """Checks the arguments of `search` and calls the compiled `search_fn` (see `Seq2Seq.search`)."""
+    if method not in ("beam", "greedy", "sample"):
+        raise ValueError(f"Expected method 'beam', 'greedy' or 'sample'. Received: method={method!r}")
+    source_ids = np.asarray(source_ids, dtype="int32")
+    if source_ids.ndim != 2 or source_ids.shape[1] == 0:
+        raise ValueError(f"Expected source ids of shape [B, S]. Received: shape={source_ids.shape}")
+    length = source_ids.shape[1]
+    if max_length is None:
+        max_length = 2 * length + 10
+    check_positive_int("max_length", max_length)
+    check_positive_int("beam_size", beam_size)
+    # The search compiles once per input shape: padding the source to a
+    # multiple of 8 (masked, so the results are the same) bounds the
+    # number of compilations when lengths vary from call to call.
+    padded = -(-length // SOURCE_LENGTH_MULTIPLE) * SOURCE_LENGTH_MULTIPLE
+    source_ids = np.pad(source_ids, ((0, 0), (0, padded - length)))
+    uniforms = keras.random.uniform((max_length, source_ids.shape[0]), seed=seed)
+    result = search_fn(
+        source_ids, uniforms, method=method, max_length=int(max_length),
+        beam_size=int(beam_size), n_best=int(n_best), length_penalty=float(length_penalty),
+        coverage_penalty=float(coverage_penalty), temperature=float(temperature),
+        top_k=top_k)
+    result = {k: ops.convert_to_numpy(v) for k, v in result.items()}
+    if "alignments" in result:
+        result["alignments"] = result["alignments"][..., :length]
+    return result
+
+
+def translate_texts(model, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
+                    coverage_penalty=0.0, return_scores=False, return_alignments=False):
+    """`model.translate(texts, ...)` for anything with tokenizers and `search` (see `Seq2Seq.translate`)."""
+    if model.source_tokenizer is None or model.target_tokenizer is None:
+        raise ValueError("translate() needs source_tokenizer and target_tokenizer; "
+                         "use search() with token ids instead.")
+    if isinstance(texts, str):
+        raise TypeError("Expected a list of texts. Received: a single string")
+    encoded = []
+    for index, text in enumerate(texts):
+        unknown = model.source_tokenizer.unknown_tokens(text)
+        if unknown:
+            raise InputError(f"texts[{index}]={text!r} has tokens outside the source "
+                             f"vocabulary: {unknown}")
+        ids = model.source_tokenizer.encode(text)
+        if not ids:
+            raise InputError(f"Expected non-empty texts. Received: texts[{index}]={text!r}")
+        encoded.append(ids)
+    if not encoded:
+        return []
+    method = "beam" if beam_size > 1 or n_best > 1 or return_alignments else "greedy"
+    result = model.search(pad_sequences(encoded), method=method, beam_size=beam_size,
+                          max_length=max_length, n_best=n_best,
+                          length_penalty=length_penalty, coverage_penalty=coverage_penalty)
+    decoded = [[model.target_tokenizer.decode(h) for h in row] for row in result["ids"]]
+    outputs = [row[0] for row in decoded] if n_best == 1 else decoded
+    if not (return_scores or return_alignments):
+        return outputs
+    extra = {"texts": outputs, "scores": result["scores"]}
+    if return_alignments:
+        if "alignments" not in result:
+            raise ValueError("This model has no attention: there are no alignments.")
+        extra["alignments"] = [
+            row[:, :, : len(src)] for row, src in zip(result["alignments"], encoded)]
+    return extra

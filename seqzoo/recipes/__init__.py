@@ -31,9 +31,11 @@ def add_parser(commands):
     p.add_argument("--budget", type=float, metavar="MINUTES",
                    help="training time; picks a model size that fits it and stops in time "
                    "(default: no budget, the full model for a fixed number of epochs)")
-    p.add_argument("--model", default="seq2seq_luong",
-                   help="a seq2seq preset (default: seq2seq_luong, bidirectional LSTM "
-                   "encoder with Luong attention)")
+    p.add_argument("--model", metavar="PRESET[,PRESET...]",
+                   help="a seq2seq preset, or one per ensemble member (default: the "
+                   "budget's: seq2seq_luong, bidirectional LSTM encoder with Luong attention; "
+                   "for budgets over 20 minutes an ensemble of seq2seq_luong and "
+                   "seq2seq_luong_feed)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a training setting, e.g. --set units=256 --set epochs=30 "
                    "(repeatable; the run prints them all)")

@@ -17,6 +17,7 @@ larger model for a fixed number of epochs (cosine decay over the steps).
 import json
 import os
 import platform
+import sys
 import time
 
 import keras
@@ -39,7 +40,9 @@ BUDGET_SIZES = (
     # minutes (one core each, side by side, benchmarks/results/
     # g2p-cpu-side-by-side); with dropout on the embeddings, between the
     # encoder layers and on the decoder output, and label smoothing.
-    (float("inf"), dict(units=192, embedding_dim=96, decoder_units=192, num_layers=2,
+    # Over 20 minutes: two members side by side, one per core where there
+    # are two (see `run_ensemble`), decoded as an ensemble.
+    (float("inf"), dict(model="seq2seq_luong,seq2seq_luong_feed", ensemble=2, units=192, embedding_dim=96, decoder_units=192, num_layers=2,
                         decoder_layers=1, dropout=0.3, embedding_dropout=0.2,
                         label_smoothing=0.1, average_from=0.8, batch_size=64,
                         learning_rate=3e-3)),
@@ -47,7 +50,7 @@ BUDGET_SIZES = (
 FULL = dict(units=384, embedding_dim=256, decoder_units=384, num_layers=2, dropout=0.3,
             embedding_dropout=0.2, label_smoothing=0.1, average_from=0.8,
             batch_size=64, learning_rate=2e-3, epochs=40)
-COMMON = dict(cell="lstm", final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
+COMMON = dict(model="seq2seq_luong", ensemble=1, cell="lstm", final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
               clipnorm=5.0, num_buckets=8, embedding_dropout=0.0, decoder_layers=None,
               label_smoothing=0.0, average_from=None, average_every=200)
 
@@ -343,28 +346,49 @@ def prepare(args, log):
                              "skipped_entries": len(skipped), "splits": counts}
 
 
+def model_presets(args, settings):
+    """The preset of each ensemble member (`--model`, else the budget's), cycled."""
+    text = args.model or settings["model"]
+    presets = [p.strip() for p in str(text).split(",")]
+    if not all(presets):
+        raise InputError(f"expected --model PRESET[,PRESET...]. Received: --model {text!r}")
+    members = settings["ensemble"]
+    if not isinstance(members, int) or isinstance(members, bool) or members < 1:
+        raise InputError(f"--set ensemble: expected a positive integer. Received: {members!r}")
+    if len(presets) > members:
+        raise InputError(f"--model names {len(presets)} presets for an ensemble of {members}; "
+                         f"expected at most one per member (--set ensemble=N)")
+    return [presets[i % len(presets)] for i in range(members)]
+
+
 def run(args):
     """`seqzoo recipe g2p`: the whole recipe; returns the exit status."""
-    from seqzoo.io import atomic_write
+    started = time.time()
+    settings = settings_for(args.budget, args.set or ())
+    presets = model_presets(args, settings)
+    os.makedirs(args.out, exist_ok=True)
+    if len(presets) > 1:
+        return run_ensemble(args, settings, presets, started)
+    return run_single(args, settings, presets[0], started)
+
+
+def run_single(args, settings, preset, started):
+    """Trains one model and scores it (the recipe without an ensemble)."""
     from seqzoo.models.base import save_model
     from seqzoo.text import CharTokenizer, WordTokenizer
 
-    started = time.time()
     loads = {"start": _load()}
-    settings = settings_for(args.budget, args.set or ())
-    os.makedirs(args.out, exist_ok=True)
+    settings = {**settings, "model": preset}
     lexicon, splits, data = prepare(args, print)
     train_pairs = g2p.pairs(lexicon, splits["train"])
     source_tok = CharTokenizer.build([ALPHABET])
     target_tok = WordTokenizer.build([p for _, p in train_pairs])
-    max_length = max(len(p.split()) for _, p in train_pairs) + 4
-    # One source width for every decoding call (see `transcribe`).
-    width = max(len(w) for w in list(lexicon) + list(EXAMPLES))
-    model = build_model(args.model, settings, source_tok, target_tok)
+    max_length, width = _lengths(lexicon, train_pairs)
+    model = build_model(preset, settings, source_tok, target_tok)
     dev_words = splits["dev"][: int(settings["dev_words"])]
     monitor = DevMonitor(dev_words, [lexicon[w] for w in dev_words], max_length, width)
     budget = None if args.budget is None else 60 * args.budget
-    print(f"training {args.model} ({model.count_params()} parameters) on {len(train_pairs)} "
+    print(f"training {preset} ({model.count_params()} parameters) on {len(train_pairs)} "
           f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())
           + (f"; budget {args.budget:g} min" if budget else ""))
     seconds, steps, averaged = train(model, train_pairs, monitor, settings, budget,
@@ -375,10 +399,57 @@ def run(args):
             else f"epoch {best['epoch']} (step {best['step']})")
     print(f"trained {steps} steps in {seconds / 60:.1f} min; best dev WER "
           f"{100 * best['dev_wer']:.2f}% with {kept}")
+    test, examples = score_test(model, lexicon, splits, settings, max_length, width, args.out)
+    loads["end"] = _load()
+    save_model(model, os.path.join(args.out, "model.keras"))
+    plot_dev_curve(monitor.history, os.path.join(args.out, "dev_wer.png"),
+                   f"G2P on CMUdict: {preset}, dev WER by training time", averaged)
+    record = {
+        "task": "g2p-cmudict", "model": preset, "parameters": int(model.count_params()),
+        "budget_minutes": args.budget, "settings": settings, "data": data,
+        "train_seconds": round(seconds, 1), "train_steps": steps,
+        "best_dev": best, "dev_history": monitor.history, "averaged_dev": averaged,
+        "test": test, "examples": examples, "load_average": loads, "machine": _machine(),
+        "total_seconds": round(time.time() - started, 1),
+    }
+    _write_results(args.out, record, "model.keras", started)
+    return 0
+
+
+def _lengths(lexicon, train_pairs):
+    """`(max_length, width)`: the longest output to decode and the one source width."""
+    max_length = max(len(p.split()) for _, p in train_pairs) + 4
+    # One source width for every decoding call (see `transcribe`).
+    width = max(len(w) for w in list(lexicon) + list(EXAMPLES))
+    return max_length, width
+
+
+def _machine():
+    return {"backend": keras.backend.backend(), "cpu_count": os.cpu_count(),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "keras": keras.__version__}
+
+
+def _write_results(out, record, model_files, started):
+    from seqzoo.io import atomic_write
+
+    with atomic_write(os.path.join(out, "results.json")) as f:
+        json.dump(record, f, indent=2)
+    print(f"wrote {out}/results.json, dev_wer.png, test_predictions.tsv and {model_files} "
+          f"(whole recipe {(time.time() - started) / 60:.1f} min)")
+
+
+def score_test(model, lexicon, splits, settings, max_length, width, out):
+    """Scores the test words greedily and with beam search, prints examples and
+    writes `test_predictions.tsv`; returns `(test scores, examples)`.
+
+    `model` is a `Seq2Seq` or a `Seq2SeqEnsemble`.
+    """
+    from seqzoo.io import atomic_write
+
     test_words = splits["test"]
     references = [lexicon[w] for w in test_words]
-    test = {}
-    outputs = {}
+    test, outputs = {}, {}
     for name, beam in (("greedy", 1), (f"beam{settings['beam_size']}", settings["beam_size"])):
         began = time.time()
         outputs[name] = transcribe(model, test_words, beam_size=beam, max_length=max_length,
@@ -400,28 +471,151 @@ def run(args):
     for e in examples:
         refs = " | ".join(e["references"]) or "not in the dictionary"
         print(f"  {e['word']:>14} -> {e['output']:<28} {'ok' if e['correct'] else 'ref: ' + refs}")
-    loads["end"] = _load()
-    save_model(model, os.path.join(args.out, "model.keras"))
-    with atomic_write(os.path.join(args.out, "test_predictions.tsv")) as f:
+    with atomic_write(os.path.join(out, "test_predictions.tsv")) as f:
         f.write("word\tgreedy\t" + beam_name + "\treferences\n")
         for w, g, b, r in zip(test_words, outputs["greedy"], outputs[beam_name], references):
             f.write(f"{w}\t{g}\t{b}\t{' | '.join(r)}\n")
-    plot_dev_curve(monitor.history, os.path.join(args.out, "dev_wer.png"),
-                   f"G2P on CMUdict: {args.model}, dev WER by training time", averaged)
+    return test, examples
+
+
+def member_command(args, preset, index, seed, out):
+    """The `seqzoo recipe g2p` command line that trains ensemble member `index`."""
+    command = [sys.executable, "-m", "seqzoo", "recipe", "g2p", "--model", preset,
+               "--out", out, "--quiet"]
+    if args.budget is not None:
+        command += ["--budget", repr(args.budget)]
+    if args.limit is not None:
+        command += ["--limit", str(args.limit)]
+    if args.dictionary:
+        command += ["--dictionary", args.dictionary]
+    for item in args.set or ():
+        command += ["--set", item]
+    return command + ["--set", "ensemble=1", "--set", f"seed={seed + index}"]
+
+
+def core_groups(members):
+    """The CPU cores of each member (`None` where the process cannot be pinned).
+
+    The cores this process may use are dealt out in turn, so members run
+    side by side without sharing a core; with fewer cores than members, or
+    where affinity is not supported, members are not pinned.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return [None] * members
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < members:
+        return [None] * members
+    return [cores[i::members] for i in range(members)]
+
+
+def train_members(args, settings, presets):
+    """Runs one recipe process per member, side by side; returns the member folders."""
+    import subprocess
+    import threading
+
+    folders, processes, threads = [], [], []
+    groups = core_groups(len(presets))
+    for index, (preset, cores) in enumerate(zip(presets, groups)):
+        folder = os.path.join(args.out, f"member-{index + 1}")
+        os.makedirs(folder, exist_ok=True)
+        threads_each = len(cores) if cores else max(1, (os.cpu_count() or 1) // len(presets))
+        env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(threads_each),
+                   TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(threads_each))
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        pin = None if cores is None else (lambda c=set(cores): os.sched_setaffinity(0, c))
+        command = member_command(args, preset, index, int(settings["seed"]), folder)
+        print(f"member {index + 1}: {preset}, seed {int(settings['seed']) + index}"
+              + (f", cores {cores}" if cores else "") + f"; log {folder}/log.txt", flush=True)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, env=env, preexec_fn=pin)
+        thread = threading.Thread(target=_relay, args=(process, index + 1, folder), daemon=True)
+        thread.start()
+        folders.append(folder)
+        processes.append(process)
+        threads.append(thread)
+    codes = [process.wait() for process in processes]
+    for thread in threads:
+        thread.join()
+    failed = [(i + 1, code) for i, code in enumerate(codes) if code != 0]
+    if failed:
+        raise InputError("ensemble member(s) failed: " + ", ".join(
+            f"member {i} (exit {code}, see {folders[i - 1]}/log.txt)" for i, code in failed))
+    return folders
+
+
+def _relay(process, number, folder):
+    """Copies a member's output to its log, printing its own lines with a prefix."""
+    with open(os.path.join(folder, "log.txt"), "w") as log:
+        for line in process.stdout:
+            log.write(line)
+            log.flush()
+            if not line.lstrip().startswith(("W0000", "I0000", "E0000", "WARNING: All log",
+                                             "[[{{node")):
+                print(f"[member {number}] {line}", end="", flush=True)
+
+
+def run_ensemble(args, settings, presets, started):
+    """Trains the members side by side, then scores them decoding as one."""
+    from seqzoo.models.ensemble import Seq2SeqEnsemble
+
+    loads = {"start": _load()}
+    lexicon, splits, data = prepare(args, print)
+    print(f"training an ensemble of {len(presets)} side by side: {', '.join(presets)}"
+          + (f"; budget {args.budget:g} min" if args.budget else ""), flush=True)
+    folders = train_members(args, settings, presets)
+    loads["end_of_training"] = _load()
+    members = []
+    for folder in folders:
+        with open(os.path.join(folder, "results.json")) as f:
+            members.append({"folder": os.path.basename(folder), **json.load(f)})
+    ensemble = Seq2SeqEnsemble.load([os.path.join(f, "model.keras") for f in folders])
+    train_pairs = g2p.pairs(lexicon, splits["train"])
+    max_length, width = _lengths(lexicon, train_pairs)
+    dev_words = splits["dev"][: int(settings["dev_words"])]
+    dev = g2p.score(transcribe(ensemble, dev_words, max_length=max_length, width=width),
+                    [lexicon[w] for w in dev_words])
+    for m in members:
+        print(f"{m['folder']} ({m['model']}, {m['train_steps']} steps): dev WER "
+              f"{100 * m['best_dev']['dev_wer']:.2f}%, test WER "
+              + ", ".join(f"{name} {100 * t['wer']:.2f}%" for name, t in m["test"].items()))
+    print(f"ensemble of {len(members)}: dev WER {100 * dev['wer']:.2f}%, PER "
+          f"{100 * dev['per']:.2f}% (greedy, {len(dev_words)} words)")
+    test, examples = score_test(ensemble, lexicon, splits, settings, max_length, width,
+                                args.out)
+    loads["end"] = _load()
+    _plot_members(members, dev, os.path.join(args.out, "dev_wer.png"))
+    summary_keys = ("folder", "model", "parameters", "settings", "train_seconds",
+                    "train_steps", "best_dev", "averaged_dev", "test")
     record = {
-        "task": "g2p-cmudict", "model": args.model, "parameters": int(model.count_params()),
+        "task": "g2p-cmudict", "model": ",".join(presets), "ensemble": len(presets),
+        "parameters": sum(m["parameters"] for m in members),
         "budget_minutes": args.budget, "settings": settings, "data": data,
-        "train_seconds": round(seconds, 1), "train_steps": steps,
-        "best_dev": best, "dev_history": monitor.history, "averaged_dev": averaged,
-        "test": test,
-        "examples": examples, "load_average": loads,
-        "machine": {"backend": keras.backend.backend(), "cpu_count": os.cpu_count(),
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "keras": keras.__version__},
-        "total_seconds": round(time.time() - started, 1),
+        "train_seconds": max(m["train_seconds"] for m in members),
+        "train_steps": [m["train_steps"] for m in members],
+        "members": [{k: m.get(k) for k in summary_keys} for m in members],
+        "ensemble_dev": dev, "test": test, "examples": examples, "load_average": loads,
+        "machine": _machine(), "total_seconds": round(time.time() - started, 1),
     }
-    with atomic_write(os.path.join(args.out, "results.json")) as f:
-        json.dump(record, f, indent=2)
-    print(f"wrote {args.out}/results.json, dev_wer.png, test_predictions.tsv and model.keras "
-          f"(whole recipe {(time.time() - started) / 60:.1f} min)")
+    _write_results(args.out, record, "member-*/model.keras", started)
     return 0
+
+
+def _plot_members(members, dev, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, m in enumerate(members):
+        history = m["dev_history"]
+        ax.plot([h["minutes"] for h in history], [100 * h["dev_wer"] for h in history],
+                marker="o", color=f"C{i}", label=f"{m['folder']} ({m['model']}) dev WER")
+    ax.axhline(100 * dev["wer"], color="k", linestyle="--", label="ensemble dev WER")
+    ax.set(xlabel="training time (minutes)", ylabel="dev WER (%)",
+           title="G2P on CMUdict: ensemble members, dev WER by training time", ylim=(0, None))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
