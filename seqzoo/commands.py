@@ -22,6 +22,19 @@ def _load_seq2seq(path):
     return model
 
 
+def _load_models(paths):
+    """One model, or a `Seq2SeqEnsemble` of several (`--model` given more than once)."""
+    from seqzoo.models import Seq2SeqEnsemble
+
+    models = [_load_seq2seq(path) for path in paths]
+    if len(models) == 1:
+        return models[0]
+    try:
+        return Seq2SeqEnsemble(models)
+    except ValueError as e:
+        raise InputError(f"--model {' '.join(paths)}: cannot decode as an ensemble: {e}") from None
+
+
 def _read_texts(path, what):
     if path == "-":
         return [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
@@ -48,7 +61,7 @@ def predict(args):
     if not 1 <= args.n_best <= args.beam_size:
         raise InputError(f"expected 1 <= --n-best <= --beam-size. Received: --n-best "
                          f"{args.n_best}, --beam-size {args.beam_size}")
-    model = _load_seq2seq(args.model)
+    model = _load_models(args.model)
     texts = _read_texts(args.input, "input file")
     _check_empty(texts, args.input)
     if args.output and os.path.exists(args.output) and not args.overwrite:
@@ -113,7 +126,10 @@ def evaluate(args):
 
 def add_parsers(commands):
     p = commands.add_parser("predict", help="translate text with a saved seq2seq model")
-    p.add_argument("--model", required=True, help="a .keras file or a folder with model.keras")
+    p.add_argument("--model", required=True, action="append",
+                   help="a .keras file or a folder with model.keras; given more than once, "
+                   "the models decode as an ensemble (the mean of their log-probabilities; "
+                   "they must share their vocabularies)")
     p.add_argument("--input", default="-", help="one text per line (default: stdin)")
     p.add_argument("--output", help="write here instead of stdout (atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")

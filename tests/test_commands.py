@@ -3,7 +3,10 @@
 import keras
 import pytest
 
+import seqzoo
 from seqzoo.cli import main
+from seqzoo.models import Seq2Seq, Seq2SeqEnsemble
+from seqzoo.text import CharTokenizer
 from tests.models.test_seq2seq import _batch, _model, _words
 
 WORDS = ["abc", "hgfe", "bad"]
@@ -38,6 +41,36 @@ def test_predict_writes_one_line_per_input(model_path, tmp_path, capsys):
     assert len(lines) == 2 * len(WORDS)
     assert [(i, h) for i, h, _ in lines[::2]] == [(str(n), w) for n, w in enumerate(WORDS)]
     assert all(float(a[2]) >= float(b[2]) for a, b in zip(lines[::2], lines[1::2]))
+
+
+def test_predict_with_several_models_decodes_as_an_ensemble(model_path, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(WORDS) + "\n")
+    other = _model("bahdanau", units=8, embedding_dim=4)  # untrained: changes the scores
+    other(_batch(WORDS, WORDS)[0])
+    other_path = tmp_path / "other.keras"
+    other.save(other_path)
+    assert main(["predict", "--model", str(model_path), "--model", str(other_path),
+                 "--input", str(source), "--beam-size", "3", "--scores"]) == 0
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    ensemble = Seq2SeqEnsemble([seqzoo.load(model_path), seqzoo.load(other_path)])
+    expected = ensemble.translate(WORDS, beam_size=3, return_scores=True)
+    assert [text for text, _ in lines] == expected["texts"]
+    assert [float(score) for _, score in lines] == pytest.approx(
+        [float(row[0]) for row in expected["scores"]], abs=1e-3)
+    alone = seqzoo.load(model_path).translate(WORDS, beam_size=3, return_scores=True)
+    assert [float(s) for _, s in lines] != pytest.approx(
+        [float(row[0]) for row in alone["scores"]], abs=1e-3)
+    # Models over other vocabularies cannot be combined: one line, status 2.
+    tokenizer = CharTokenizer.build(["abcdefghij"])
+    bigger = Seq2Seq(tokenizer.vocab_size, tokenizer.vocab_size, embedding_dim=4, units=4,
+                     source_tokenizer=tokenizer, target_tokenizer=tokenizer)
+    bigger(_batch(WORDS, WORDS)[0])
+    bigger.save(tmp_path / "bigger.keras")
+    assert main(["predict", "--model", str(model_path), "--model",
+                 str(tmp_path / "bigger.keras"), "--input", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert "bigger.keras: cannot decode as an ensemble" in err and "vocabularies" in err
 
 
 def test_predict_errors_name_the_line_and_the_problem(model_path, tmp_path, capsys):

@@ -171,3 +171,82 @@ def test_transcribe_batches_like_one_word_at_a_time():
                                        width=12, batch_size=4)
         alone = [model.translate([w], beam_size=beam, max_length=12)[0] for w in words]
         assert batched == alone
+
+
+def test_ensemble_presets_member_commands_and_cores(monkeypatch):
+    import argparse
+
+    settings = g2p_train.settings_for(40)
+    assert settings["ensemble"] == 2 and g2p_train.settings_for(10)["ensemble"] == 1
+    args = argparse.Namespace(model=None, budget=40.0, limit=None, dictionary=None,
+                              set=["units=8"], out="o")
+    assert g2p_train.model_presets(args, settings) == ["seq2seq_luong", "seq2seq_luong_feed"]
+    args.model = "seq2seq_bahdanau"
+    assert g2p_train.model_presets(args, settings) == ["seq2seq_bahdanau"] * 2
+    args.model = "seq2seq_luong,seq2seq_basic,seq2seq_bahdanau"
+    with pytest.raises(InputError, match="3 presets for an ensemble of 2"):
+        g2p_train.model_presets(args, settings)
+    args.model = "seq2seq_luong,"
+    with pytest.raises(InputError, match="expected --model PRESET"):
+        g2p_train.model_presets(args, settings)
+    args.model = None
+    with pytest.raises(InputError, match="ensemble: expected a positive integer"):
+        g2p_train.model_presets(args, {**settings, "ensemble": 0})
+    command = g2p_train.member_command(args, "seq2seq_luong", 1, 5, "o/member-2")
+    assert command[1:5] == ["-m", "seqzoo", "recipe", "g2p"]
+    assert command[command.index("--budget") + 1] == "40.0"
+    assert command[command.index("--out") + 1] == "o/member-2"
+    # The member's own settings come last, so they win over the user's.
+    assert command[-6:] == ["--set", "units=8", "--set", "ensemble=1", "--set", "seed=6"]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert g2p_train.core_groups(2) == [[0, 2], [1, 3]]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert g2p_train.core_groups(2) == [None, None]
+
+
+def test_ensemble_recipe_end_to_end_on_a_slice(tmp_path, capsys):
+    from seqzoo.models import Seq2SeqEnsemble
+    from seqzoo.recipes import g2p
+
+    out = tmp_path / "run"
+    status = main(["recipe", "g2p", "--limit", "60", "--set", "epochs=2", "--set", "ensemble=2",
+                   "--model", "seq2seq_luong,seq2seq_luong_feed", "--out", str(out)] + TINY)
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "[member 1] training seq2seq_luong " in printed
+    assert "[member 2] training seq2seq_luong_feed " in printed
+    assert "ensemble of 2: dev WER" in printed and "test beam3: WER" in printed
+    record = json.loads((out / "results.json").read_text())
+    assert record["ensemble"] == 2 and record["model"] == "seq2seq_luong,seq2seq_luong_feed"
+    members = record["members"]
+    assert [m["model"] for m in members] == ["seq2seq_luong", "seq2seq_luong_feed"]
+    assert [m["settings"]["seed"] for m in members] == [0, 1]
+    assert record["parameters"] == sum(m["parameters"] for m in members)
+    for index, member in enumerate(members, 1):
+        folder = out / f"member-{index}"
+        assert member["folder"] == folder.name and member["test"]["greedy"]["words"] == 60
+        for name in ("model.keras", "results.json", "log.txt", "test_predictions.tsv"):
+            assert (folder / name).stat().st_size > 0
+    assert record["test"]["greedy"]["words"] == 60 and record["ensemble_dev"]["words"] == 40  # dev_words=40
+    # The written predictions are the ensemble's, not a member's.
+    rows = [line.split("\t") for line in (out / "test_predictions.tsv").read_text().splitlines()]
+    ensemble = Seq2SeqEnsemble.load([out / "member-1", out / "member-2"])
+    lexicon = g2p.load_cmudict()[0]
+    splits = g2p.limit(g2p.split_lexicon(lexicon), 60)
+    max_length, width = g2p_train._lengths(lexicon, g2p.pairs(lexicon, splits["train"]))
+    assert [row[0] for row in rows[1:]] == splits["test"]
+    greedy = g2p_train.transcribe(ensemble, splits["test"], max_length=max_length, width=width)
+    assert greedy == [row[1] for row in rows[1:]]
+    assert record["test"]["greedy"]["wer"] == g2p.score(
+        greedy, [lexicon[w] for w in splits["test"]])["wer"]
+
+
+def test_a_failing_member_is_named_with_its_log(tmp_path, capsys):
+    out = tmp_path / "run"
+    status = main(["recipe", "g2p", "--limit", "20", "--set", "epochs=1", "--set", "ensemble=2",
+                   "--model", "seq2seq_luong,lstm_lm", "--out", str(out)] + TINY)
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "member 2 (exit 2, see" in err and "member-2/log.txt" in err
+    assert "expected a seq2seq preset" in (out / "member-2" / "log.txt").read_text()
+    assert not (out / "results.json").exists()
