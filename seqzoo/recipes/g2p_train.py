@@ -42,7 +42,7 @@ BUDGET_SIZES = (
     # encoder layers and on the decoder output, and label smoothing.
     # Over 20 minutes: two members side by side, one per core where there
     # are two (see `run_ensemble`), decoded as an ensemble.
-    (float("inf"), dict(model="seq2seq_luong,seq2seq_luong_feed", ensemble=2, units=192, embedding_dim=96, decoder_units=192, num_layers=2,
+    (float("inf"), dict(ensemble=2, reversed_members=1, units=192, embedding_dim=96, decoder_units=192, num_layers=2,
                         decoder_layers=1, dropout=0.3, embedding_dropout=0.2,
                         label_smoothing=0.1, average_from=0.8, batch_size=64,
                         learning_rate=3e-3)),
@@ -50,7 +50,7 @@ BUDGET_SIZES = (
 FULL = dict(units=384, embedding_dim=256, decoder_units=384, num_layers=2, dropout=0.3,
             embedding_dropout=0.2, label_smoothing=0.1, average_from=0.8,
             batch_size=64, learning_rate=2e-3, epochs=40)
-COMMON = dict(model="seq2seq_luong", ensemble=1, cell="lstm", final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
+COMMON = dict(model="seq2seq_luong", ensemble=1, reverse=False, reversed_members=0, cell="lstm", final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
               clipnorm=5.0, num_buckets=8, embedding_dropout=0.0, decoder_layers=None,
               label_smoothing=0.0, average_from=None, average_every=200)
 
@@ -81,14 +81,16 @@ def settings_for(budget_minutes, overrides=()):
     return chosen
 
 
-def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=256):
+def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=256,
+               reverse=False):
     """The pronunciations (phone strings) a model gives `words`, in order.
 
     Every search call gets the shape `[batch_size, width]` (the last batch
     is filled up with repeats; `width` defaults to the longest word), so it
     compiles once per method: on TensorFlow a shape-relaxed retrace of beam
     search fails. Words are decoded in order of length, so that batches end
-    together.
+    together. `reverse=True` is for a model trained on reversed phone
+    sequences (right to left): its outputs are turned back.
     """
     from seqzoo.data import pad_sequences
 
@@ -107,15 +109,17 @@ def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=
                               beam_size=beam_size, max_length=max_length)
         for i, hyp in zip(chunk, result["ids"]):
             outputs[i] = model.target_tokenizer.decode(hyp[0])
+            if reverse:
+                outputs[i] = " ".join(reversed(outputs[i].split()))
     return outputs
 
 
 class DevMonitor(keras.callbacks.Callback):
     """Scores dev words greedily after each epoch and keeps the best weights."""
 
-    def __init__(self, words, references, max_length, width=None, log=print):
+    def __init__(self, words, references, max_length, width=None, log=print, reverse=False):
         super().__init__()
-        self.words, self.references, self.log = words, references, log
+        self.words, self.references, self.log, self.reverse = words, references, log, reverse
         self.max_length, self.width = max_length, width
         self.history, self.best, self.best_weights = [], None, None
         self.last_eval_seconds, self.steps, self._evaluated_at = 0.0, 0, -1
@@ -139,7 +143,7 @@ class DevMonitor(keras.callbacks.Callback):
             return None
         began = time.time()
         result = g2p.score(transcribe(self.model, self.words, max_length=self.max_length,
-                                          width=self.width),
+                                      width=self.width, reverse=self.reverse),
                            self.references)
         self.last_eval_seconds = time.time() - began
         self._evaluated_at = self.steps
@@ -386,7 +390,11 @@ def run_single(args, settings, preset, started):
     max_length, width = _lengths(lexicon, train_pairs)
     model = build_model(preset, settings, source_tok, target_tok)
     dev_words = splits["dev"][: int(settings["dev_words"])]
-    monitor = DevMonitor(dev_words, [lexicon[w] for w in dev_words], max_length, width)
+    monitor = DevMonitor(dev_words, [lexicon[w] for w in dev_words], max_length, width,
+                         reverse=bool(settings["reverse"]))
+    if settings["reverse"]:
+        # Right to left: the model learns (and outputs) the phones reversed.
+        train_pairs = [(w, " ".join(reversed(p.split()))) for w, p in train_pairs]
     budget = None if args.budget is None else 60 * args.budget
     print(f"training {preset} ({model.count_params()} parameters) on {len(train_pairs)} "
           f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())
@@ -399,7 +407,8 @@ def run_single(args, settings, preset, started):
             else f"epoch {best['epoch']} (step {best['step']})")
     print(f"trained {steps} steps in {seconds / 60:.1f} min; best dev WER "
           f"{100 * best['dev_wer']:.2f}% with {kept}")
-    test, examples = score_test(model, lexicon, splits, settings, max_length, width, args.out)
+    test, examples = score_test(model, lexicon, splits, settings, max_length, width, args.out,
+                                reverse=bool(settings["reverse"]))
     loads["end"] = _load()
     save_model(model, os.path.join(args.out, "model.keras"))
     plot_dev_curve(monitor.history, os.path.join(args.out, "dev_wer.png"),
@@ -439,7 +448,7 @@ def _write_results(out, record, model_files, started):
           f"(whole recipe {(time.time() - started) / 60:.1f} min)")
 
 
-def score_test(model, lexicon, splits, settings, max_length, width, out):
+def score_test(model, lexicon, splits, settings, max_length, width, out, reverse=False):
     """Scores the test words greedily and with beam search, prints examples and
     writes `test_predictions.tsv`; returns `(test scores, examples)`.
 
@@ -453,7 +462,7 @@ def score_test(model, lexicon, splits, settings, max_length, width, out):
     for name, beam in (("greedy", 1), (f"beam{settings['beam_size']}", settings["beam_size"])):
         began = time.time()
         outputs[name] = transcribe(model, test_words, beam_size=beam, max_length=max_length,
-                                   width=width)
+                                   width=width, reverse=reverse)
         test[name] = {**g2p.score(outputs[name], references),
                       "seconds": round(time.time() - began, 1)}
         print(f"test {name}: WER {100 * test[name]['wer']:.2f}%, PER "
@@ -464,7 +473,7 @@ def score_test(model, lexicon, splits, settings, max_length, width, out):
                 for w, o in zip(test_words[:10], outputs[beam_name][:10])]
     unseen = [w for w in EXAMPLES if w not in lexicon or w not in set(splits["train"])]
     for w, o in zip(unseen, transcribe(model, unseen, beam_size=settings["beam_size"],
-                                       max_length=max_length, width=width)):
+                                       max_length=max_length, width=width, reverse=reverse)):
         examples.append({"word": w, "output": o, "references": lexicon.get(w, []),
                          "correct": o in lexicon.get(w, [])})
     print(f"examples ({beam_name}; test words and words not in training):")
@@ -478,7 +487,7 @@ def score_test(model, lexicon, splits, settings, max_length, width, out):
     return test, examples
 
 
-def member_command(args, preset, index, seed, out):
+def member_command(args, preset, index, seed, out, reverse=False):
     """The `seqzoo recipe g2p` command line that trains ensemble member `index`."""
     command = [sys.executable, "-m", "seqzoo", "recipe", "g2p", "--model", preset,
                "--out", out, "--quiet"]
@@ -490,7 +499,8 @@ def member_command(args, preset, index, seed, out):
         command += ["--dictionary", args.dictionary]
     for item in args.set or ():
         command += ["--set", item]
-    return command + ["--set", "ensemble=1", "--set", f"seed={seed + index}"]
+    return command + ["--set", "ensemble=1", "--set", f"seed={seed + index}",
+                      "--set", f"reverse={'true' if reverse else 'false'}"]
 
 
 def core_groups(members):
@@ -513,7 +523,7 @@ def train_members(args, settings, presets):
     import subprocess
     import threading
 
-    folders, processes, threads = [], [], []
+    folders, processes, threads, trained = [], [], [], []
     groups = core_groups(len(presets))
     for index, (preset, cores) in enumerate(zip(presets, groups)):
         folder = os.path.join(args.out, f"member-{index + 1}")
@@ -523,24 +533,56 @@ def train_members(args, settings, presets):
                    TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(threads_each))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         pin = None if cores is None else (lambda c=set(cores): os.sched_setaffinity(0, c))
-        command = member_command(args, preset, index, int(settings["seed"]), folder)
+        reverse = index >= len(presets) - int(settings["reversed_members"])
+        command = member_command(args, preset, index, int(settings["seed"]), folder, reverse)
+        folders.append(folder)
+        if _finished(folder, command, args):
+            print(f"member {index + 1}: reusing the finished run in {folder} (its "
+                  "results.json has the same settings; delete the folder to retrain)")
+            continue
         print(f"member {index + 1}: {preset}, seed {int(settings['seed']) + index}"
+              + (", right to left" if reverse else "")
               + (f", cores {cores}" if cores else "") + f"; log {folder}/log.txt", flush=True)
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, env=env, preexec_fn=pin)
         thread = threading.Thread(target=_relay, args=(process, index + 1, folder), daemon=True)
         thread.start()
-        folders.append(folder)
         processes.append(process)
+        trained.append(folder)
         threads.append(thread)
     codes = [process.wait() for process in processes]
     for thread in threads:
         thread.join()
-    failed = [(i + 1, code) for i, code in enumerate(codes) if code != 0]
+    failed = [(folder, code) for folder, code in zip(trained, codes) if code != 0]
     if failed:
         raise InputError("ensemble member(s) failed: " + ", ".join(
-            f"member {i} (exit {code}, see {folders[i - 1]}/log.txt)" for i, code in failed))
+            f"member {folder.rsplit('-', 1)[-1]} (exit {code}, see {folder}/log.txt)"
+            for folder, code in failed))
     return folders
+
+
+def _member_settings(command):
+    """The `--set` items and budget of a member command line."""
+    items = [command[i + 1] for i, word in enumerate(command) if word == "--set"]
+    preset = command[command.index("--model") + 1]
+    return {**settings_for(None if "--budget" not in command
+                           else float(command[command.index("--budget") + 1]), items),
+            "model": preset}
+
+
+def _finished(folder, command, args):
+    """Whether `folder` holds a finished member run of exactly this command."""
+    path = os.path.join(folder, "results.json")
+    if not (os.path.exists(path) and os.path.exists(os.path.join(folder, "model.keras"))):
+        return False
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return (record.get("settings") == json.loads(json.dumps(_member_settings(command)))
+            and record.get("budget_minutes") == args.budget
+            and record.get("data", {}).get("splits") == getattr(args, "_splits", None))
 
 
 def _relay(process, number, folder):
@@ -560,6 +602,7 @@ def run_ensemble(args, settings, presets, started):
 
     loads = {"start": _load()}
     lexicon, splits, data = prepare(args, print)
+    args._splits = data["splits"]  # a finished member is reused only on the same data
     print(f"training an ensemble of {len(presets)} side by side: {', '.join(presets)}"
           + (f"; budget {args.budget:g} min" if args.budget else ""), flush=True)
     folders = train_members(args, settings, presets)
@@ -568,6 +611,8 @@ def run_ensemble(args, settings, presets, started):
     for folder in folders:
         with open(os.path.join(folder, "results.json")) as f:
             members.append({"folder": os.path.basename(folder), **json.load(f)})
+    if len({bool(m["settings"]["reverse"]) for m in members}) > 1:
+        raise InputError("decoding members of both directions together is not supported yet")
     ensemble = Seq2SeqEnsemble.load([os.path.join(f, "model.keras") for f in folders])
     train_pairs = g2p.pairs(lexicon, splits["train"])
     max_length, width = _lengths(lexicon, train_pairs)
