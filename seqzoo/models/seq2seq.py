@@ -206,6 +206,7 @@ class Seq2Seq(SampledTraining, ZooModel):
         self._search = search_step_function(self.encode, self.step, attention is not None,
                                             self._alignment, lambda state: state["mask"])
         self._search_fn = CompiledFunction(self._search, lambda: self.variables)
+        self._score_fn = CompiledFunction(self._sequence_log_probs, lambda: self.variables)
 
     def get_config(self):
         config = super().get_config()
@@ -301,6 +302,39 @@ class Seq2Seq(SampledTraining, ZooModel):
 
     def _alignment(self, state):
         return state["alignment"]
+
+    def _sequence_log_probs(self, source_ids, decoder_inputs, decoder_targets):
+        logits = self({"source_ids": source_ids, "decoder_input_ids": decoder_inputs},
+                      training=False)
+        log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        picked = ops.take_along_axis(log_probs, decoder_targets[..., None], axis=-1)[..., 0]
+        return ops.sum(ops.where(decoder_targets != PAD_ID, picked, 0.0), axis=-1)
+
+    def sequence_log_probs(self, source_ids, target_ids, target_length=None):
+        """`log P(target + </s> | source)` of given outputs (forced decoding).
+
+        Scores outputs found elsewhere, e.g. to rescore another model's
+        n-best list.
+
+        Args:
+            source_ids: `[B, S]` right-padded source ids.
+            target_ids: `B` target id sequences, without `<s>` or `</s>`.
+            target_length: pad the targets to this many steps (`</s>`
+                included), so that calls of varying lengths share one
+                compiled function; default: the longest target + 1.
+
+        Returns:
+            A numpy float32 array `[B]`, the summed log-probabilities of each
+            target's tokens and its `</s>`.
+        """
+        from seqzoo.data.padding import decoder_io
+
+        source_ids = np.asarray(source_ids, dtype="int32")
+        if source_ids.ndim != 2 or source_ids.shape[0] != len(target_ids):
+            raise ValueError(f"Expected source ids [B, S] and B targets. Received: source shape "
+                             f"{source_ids.shape} and {len(target_ids)} targets")
+        inputs, targets = decoder_io([list(t) for t in target_ids], maxlen=target_length)
+        return ops.convert_to_numpy(self._score_fn(source_ids, inputs, targets))
 
     def search(self, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
                length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,

@@ -82,7 +82,7 @@ def settings_for(budget_minutes, overrides=()):
 
 
 def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=256,
-               reverse=False):
+               reverse=False, n_best=1):
     """The pronunciations (phone strings) a model gives `words`, in order.
 
     Every search call gets the shape `[batch_size, width]` (the last batch
@@ -90,7 +90,9 @@ def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=
     compiles once per method: on TensorFlow a shape-relaxed retrace of beam
     search fails. Words are decoded in order of length, so that batches end
     together. `reverse=True` is for a model trained on reversed phone
-    sequences (right to left): its outputs are turned back.
+    sequences (right to left): its outputs are turned back. With
+    `n_best > 1` each word gets the list of its `n_best` beam hypotheses,
+    best first.
     """
     from seqzoo.data import pad_sequences
 
@@ -106,12 +108,54 @@ def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=
         rows = [ids[i] for i in chunk]
         rows += [rows[-1]] * (batch_size - len(rows))
         result = model.search(pad_sequences(rows, maxlen=width), method=method,
-                              beam_size=beam_size, max_length=max_length)
-        for i, hyp in zip(chunk, result["ids"]):
-            outputs[i] = model.target_tokenizer.decode(hyp[0])
+                              beam_size=beam_size, max_length=max_length, n_best=n_best)
+        for i, hyps in zip(chunk, result["ids"]):
+            texts = [model.target_tokenizer.decode(hyp) for hyp in hyps]
             if reverse:
-                outputs[i] = " ".join(reversed(outputs[i].split()))
+                texts = [" ".join(reversed(text.split())) for text in texts]
+            outputs[i] = texts if n_best > 1 else texts[0]
     return outputs
+
+
+def rescore(members, words, candidates, width, max_length, batch_size=512):
+    """The candidate of each word with the highest summed log-probability.
+
+    Args:
+        members: `(model, reverse)` pairs; a right-to-left model
+            (`reverse=True`) scores the reversed phones.
+        words: the source words.
+        candidates: one list of candidate pronunciations per word (phone
+            strings, left to right), e.g. the n-best lists of models that
+            read in both directions.
+        width, max_length: the fixed source width and the longest output,
+            so that every call has one shape.
+
+    Returns:
+        One pronunciation per word: the candidate with the largest sum over
+        the members of `log P(candidate | word)`; ties go to the first.
+    """
+    from seqzoo.data import pad_sequences
+
+    flat = [(i, c) for i, cands in enumerate(candidates) for c in dict.fromkeys(cands)]
+    totals = np.zeros(len(flat))
+    for model, reverse in members:
+        sources = model.source_tokenizer.encode_batch(list(words))
+        for start in range(0, len(flat), batch_size):
+            chunk = flat[start:start + batch_size]
+            rows = [sources[i] for i, _ in chunk]
+            phones = [c.split() for _, c in chunk]
+            targets = [model.target_tokenizer.encode(" ".join(p[::-1] if reverse else p))
+                       for p in phones]
+            filler = batch_size - len(chunk)
+            scores = model.sequence_log_probs(
+                pad_sequences(rows + [rows[-1]] * filler, maxlen=width),
+                targets + [targets[-1]] * filler, target_length=max_length + 1)
+            totals[start:start + len(chunk)] += scores[:len(chunk)]
+    best = {}
+    for (i, candidate), total in zip(flat, totals):
+        if i not in best or total > best[i][0]:
+            best[i] = (total, candidate)
+    return [best[i][1] for i in range(len(words))]
 
 
 class DevMonitor(keras.callbacks.Callback):
@@ -407,8 +451,11 @@ def run_single(args, settings, preset, started):
             else f"epoch {best['epoch']} (step {best['step']})")
     print(f"trained {steps} steps in {seconds / 60:.1f} min; best dev WER "
           f"{100 * best['dev_wer']:.2f}% with {kept}")
-    test, examples = score_test(model, lexicon, splits, settings, max_length, width, args.out,
-                                reverse=bool(settings["reverse"]))
+    def decode(words, beam):
+        return transcribe(model, words, beam_size=beam, max_length=max_length, width=width,
+                          reverse=bool(settings["reverse"]))
+
+    test, examples = score_test(decode, lexicon, splits, settings, args.out)
     loads["end"] = _load()
     save_model(model, os.path.join(args.out, "model.keras"))
     plot_dev_curve(monitor.history, os.path.join(args.out, "dev_wer.png"),
@@ -448,11 +495,11 @@ def _write_results(out, record, model_files, started):
           f"(whole recipe {(time.time() - started) / 60:.1f} min)")
 
 
-def score_test(model, lexicon, splits, settings, max_length, width, out, reverse=False):
+def score_test(decode, lexicon, splits, settings, out):
     """Scores the test words greedily and with beam search, prints examples and
     writes `test_predictions.tsv`; returns `(test scores, examples)`.
 
-    `model` is a `Seq2Seq` or a `Seq2SeqEnsemble`.
+    `decode(words, beam_size)` gives one pronunciation per word.
     """
     from seqzoo.io import atomic_write
 
@@ -461,8 +508,7 @@ def score_test(model, lexicon, splits, settings, max_length, width, out, reverse
     test, outputs = {}, {}
     for name, beam in (("greedy", 1), (f"beam{settings['beam_size']}", settings["beam_size"])):
         began = time.time()
-        outputs[name] = transcribe(model, test_words, beam_size=beam, max_length=max_length,
-                                   width=width, reverse=reverse)
+        outputs[name] = decode(test_words, beam)
         test[name] = {**g2p.score(outputs[name], references),
                       "seconds": round(time.time() - began, 1)}
         print(f"test {name}: WER {100 * test[name]['wer']:.2f}%, PER "
@@ -472,8 +518,7 @@ def score_test(model, lexicon, splits, settings, max_length, width, out, reverse
     examples = [{"word": w, "output": o, "references": lexicon[w], "correct": o in lexicon[w]}
                 for w, o in zip(test_words[:10], outputs[beam_name][:10])]
     unseen = [w for w in EXAMPLES if w not in lexicon or w not in set(splits["train"])]
-    for w, o in zip(unseen, transcribe(model, unseen, beam_size=settings["beam_size"],
-                                       max_length=max_length, width=width, reverse=reverse)):
+    for w, o in zip(unseen, decode(unseen, settings["beam_size"])):
         examples.append({"word": w, "output": o, "references": lexicon.get(w, []),
                          "correct": o in lexicon.get(w, [])})
     print(f"examples ({beam_name}; test words and words not in training):")
@@ -581,6 +626,7 @@ def _finished(folder, command, args):
     except (OSError, ValueError):
         return False
     return (record.get("settings") == json.loads(json.dumps(_member_settings(command)))
+            and record.get("model") == command[command.index("--model") + 1]
             and record.get("budget_minutes") == args.budget
             and record.get("data", {}).get("splits") == getattr(args, "_splits", None))
 
@@ -598,8 +644,6 @@ def _relay(process, number, folder):
 
 def run_ensemble(args, settings, presets, started):
     """Trains the members side by side, then scores them decoding as one."""
-    from seqzoo.models.ensemble import Seq2SeqEnsemble
-
     loads = {"start": _load()}
     lexicon, splits, data = prepare(args, print)
     args._splits = data["splits"]  # a finished member is reused only on the same data
@@ -611,22 +655,19 @@ def run_ensemble(args, settings, presets, started):
     for folder in folders:
         with open(os.path.join(folder, "results.json")) as f:
             members.append({"folder": os.path.basename(folder), **json.load(f)})
-    if len({bool(m["settings"]["reverse"]) for m in members}) > 1:
-        raise InputError("decoding members of both directions together is not supported yet")
-    ensemble = Seq2SeqEnsemble.load([os.path.join(f, "model.keras") for f in folders])
     train_pairs = g2p.pairs(lexicon, splits["train"])
     max_length, width = _lengths(lexicon, train_pairs)
+    decode = ensemble_decoder(folders, [bool(m["settings"]["reverse"]) for m in members],
+                              max_length, width)
     dev_words = splits["dev"][: int(settings["dev_words"])]
-    dev = g2p.score(transcribe(ensemble, dev_words, max_length=max_length, width=width),
-                    [lexicon[w] for w in dev_words])
+    dev = g2p.score(decode(dev_words, 1), [lexicon[w] for w in dev_words])
     for m in members:
         print(f"{m['folder']} ({m['model']}, {m['train_steps']} steps): dev WER "
               f"{100 * m['best_dev']['dev_wer']:.2f}%, test WER "
               + ", ".join(f"{name} {100 * t['wer']:.2f}%" for name, t in m["test"].items()))
     print(f"ensemble of {len(members)}: dev WER {100 * dev['wer']:.2f}%, PER "
           f"{100 * dev['per']:.2f}% (greedy, {len(dev_words)} words)")
-    test, examples = score_test(ensemble, lexicon, splits, settings, max_length, width,
-                                args.out)
+    test, examples = score_test(decode, lexicon, splits, settings, args.out)
     loads["end"] = _load()
     _plot_members(members, dev, os.path.join(args.out, "dev_wer.png"))
     summary_keys = ("folder", "model", "parameters", "settings", "train_seconds",
@@ -643,6 +684,41 @@ def run_ensemble(args, settings, presets, started):
     }
     _write_results(args.out, record, "member-*/model.keras", started)
     return 0
+
+
+def ensemble_decoder(folders, reverse, max_length, width):
+    """`decode(words, beam_size)` for the saved members in `folders`.
+
+    Members that read the same way decode as one `Seq2SeqEnsemble` (the
+    mean of their log-probabilities at every step). With members of both
+    directions, each direction's ensemble proposes its `beam_size` best
+    pronunciations (greedy: its one), and `rescore` picks the candidate
+    with the highest log-probability summed over all members, the
+    left-to-right and right-to-left models agreeing on a whole output.
+    """
+    from seqzoo.models.ensemble import Seq2SeqEnsemble
+
+    models = [Seq2SeqEnsemble.load([os.path.join(f, "model.keras")]).models[0]
+              for f in folders]
+    groups = {}
+    for model, rev in zip(models, reverse):
+        groups.setdefault(rev, []).append(model)
+    groups = {rev: Seq2SeqEnsemble(group) for rev, group in groups.items()}
+    if len(groups) == 1:
+        (rev, ensemble), = groups.items()
+        return lambda words, beam: transcribe(ensemble, words, beam_size=beam,
+                                              max_length=max_length, width=width, reverse=rev)
+
+    def decode(words, beam):
+        candidates = [[] for _ in words]
+        for rev, ensemble in groups.items():
+            found = transcribe(ensemble, words, beam_size=beam, max_length=max_length,
+                               width=width, reverse=rev, n_best=beam)
+            for mine, theirs in zip(candidates, found):
+                mine.extend(theirs if beam > 1 else [theirs])
+        return rescore(list(zip(models, reverse)), words, candidates, width, max_length)
+
+    return decode
 
 
 def _plot_members(members, dev, path):

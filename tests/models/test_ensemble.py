@@ -149,3 +149,20 @@ def test_bad_members_and_arguments_are_named():
         Seq2SeqEnsemble([model], combine="max")
     with pytest.raises(InputError, match=r"texts\[1\]='xyz' has tokens outside"):
         Seq2SeqEnsemble([model]).translate(["abc", "xyz"])
+
+
+def test_sequence_log_probs_are_the_sums_the_search_reports():
+    model = _model(14)
+    result = model.search(_source(), method="beam", beam_size=3, n_best=2, max_length=9)
+    targets = []
+    for row in result["ids"].reshape(-1, 9):
+        ids = list(row)
+        targets.append(ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids)
+    sources = np.repeat(_source(), 2, axis=0)
+    finished = np.array([EOS_ID in list(row) for row in result["ids"].reshape(-1, 9)])
+    assert finished.any()
+    got = model.sequence_log_probs(sources, targets, target_length=10)
+    np.testing.assert_allclose(got[finished], result["scores"].reshape(-1)[finished],
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="B targets"):
+        model.sequence_log_probs(_source(), targets)

@@ -177,9 +177,12 @@ def test_ensemble_presets_member_commands_and_cores(monkeypatch):
     import argparse
 
     settings = g2p_train.settings_for(40)
-    assert settings["ensemble"] == 2 and g2p_train.settings_for(10)["ensemble"] == 1
+    assert settings["ensemble"] == 2 and settings["reversed_members"] == 1
+    assert g2p_train.settings_for(10)["ensemble"] == 1
     args = argparse.Namespace(model=None, budget=40.0, limit=None, dictionary=None,
                               set=["units=8"], out="o")
+    assert g2p_train.model_presets(args, settings) == ["seq2seq_luong"] * 2
+    args.model = "seq2seq_luong,seq2seq_luong_feed"
     assert g2p_train.model_presets(args, settings) == ["seq2seq_luong", "seq2seq_luong_feed"]
     args.model = "seq2seq_bahdanau"
     assert g2p_train.model_presets(args, settings) == ["seq2seq_bahdanau"] * 2
@@ -192,12 +195,13 @@ def test_ensemble_presets_member_commands_and_cores(monkeypatch):
     args.model = None
     with pytest.raises(InputError, match="ensemble: expected a positive integer"):
         g2p_train.model_presets(args, {**settings, "ensemble": 0})
-    command = g2p_train.member_command(args, "seq2seq_luong", 1, 5, "o/member-2")
+    command = g2p_train.member_command(args, "seq2seq_luong", 1, 5, "o/member-2", True)
     assert command[1:5] == ["-m", "seqzoo", "recipe", "g2p"]
     assert command[command.index("--budget") + 1] == "40.0"
     assert command[command.index("--out") + 1] == "o/member-2"
     # The member's own settings come last, so they win over the user's.
-    assert command[-6:] == ["--set", "units=8", "--set", "ensemble=1", "--set", "seed=6"]
+    assert command[-8:] == ["--set", "units=8", "--set", "ensemble=1", "--set", "seed=6",
+                            "--set", "reverse=true"]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     assert g2p_train.core_groups(2) == [[0, 2], [1, 3]]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
@@ -250,3 +254,55 @@ def test_a_failing_member_is_named_with_its_log(tmp_path, capsys):
     assert "member 2 (exit 2, see" in err and "member-2/log.txt" in err
     assert "expected a seq2seq preset" in (out / "member-2" / "log.txt").read_text()
     assert not (out / "results.json").exists()
+
+
+def test_rescore_picks_the_candidate_with_the_best_summed_log_probability():
+    from seqzoo.data import pad_sequences
+    from seqzoo.text import CharTokenizer, WordTokenizer
+
+    source = CharTokenizer.build([g2p_train.ALPHABET])
+    target = WordTokenizer.build(["AA B CH D EH F G HH IY"])
+    models = []
+    for seed in (0, 1):
+        settings = g2p_train.settings_for(None, ["units=8", "embedding_dim=4", "num_layers=1",
+                                                 "decoder_units=8", f"seed={seed}"])
+        models.append(g2p_train.build_model("seq2seq_luong", settings, source, target))
+    words = ["bead", "fig", "ah"]
+    candidates = [["B IY D", "B EH D", "B IY D", "D"], ["F IY G"], ["AA", "AA HH", "", "HH"]]
+
+    def log_p(model, word, phones, reverse):
+        tokens = phones.split()[::-1] if reverse else phones.split()
+        return float(model.sequence_log_probs(pad_sequences([source.encode(word)], maxlen=12),
+                                              [target.encode(" ".join(tokens))])[0])
+
+    for members in ([(models[0], False)], [(models[0], False), (models[1], True)]):
+        # Batches of 4 (the last filled up) give what scoring one at a time gives.
+        got = g2p_train.rescore(members, words, candidates, width=12, max_length=8,
+                                batch_size=4)
+        expected = [max(cands, key=lambda c, w=w: sum(log_p(m, w, c, r) for m, r in members))
+                    for w, cands in zip(words, candidates)]
+        assert got == expected
+
+
+def test_members_of_both_directions_rescore_and_finished_members_are_reused(tmp_path, capsys):
+    out = tmp_path / "run"
+    command = ["recipe", "g2p", "--limit", "40", "--set", "epochs=1", "--set", "ensemble=2",
+               "--set", "reversed_members=1", "--out", str(out)] + TINY
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert "member 2: seq2seq_luong, seed 1, right to left" in printed
+    record = json.loads((out / "results.json").read_text())
+    assert [m["settings"]["reverse"] for m in record["members"]] == [False, True]
+    model_file = out / "member-2" / "model.keras"
+    stamp = model_file.stat().st_mtime_ns
+    # The same command again reuses both finished members and decodes the same.
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("reusing the finished run") == 2 and "[member" not in printed
+    assert model_file.stat().st_mtime_ns == stamp
+    again = json.loads((out / "results.json").read_text())
+    for name in ("greedy", "beam3"):
+        assert again["test"][name]["wer"] == record["test"][name]["wer"]
+    # Other settings retrain.
+    assert main(command[:-1] + ["--set", "seed=3", "--quiet"]) == 0
+    assert "reusing" not in capsys.readouterr().out
