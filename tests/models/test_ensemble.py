@@ -153,6 +153,12 @@ def test_bad_members_and_arguments_are_named():
 
 def test_sequence_log_probs_are_the_sums_the_search_reports():
     model = _model(14)
+    # With random biases `</s>` may never win within 9 steps; give it the
+    # largest bias so that hypotheses end (at lengths the inputs decide).
+    bias = [w for w in model._parts["head"].weights if "bias" in w.path][0]
+    values = ops.convert_to_numpy(bias).copy()
+    values[EOS_ID] = values.max()
+    bias.assign(values)
     result = model.search(_source(), method="beam", beam_size=3, n_best=2, max_length=9)
     targets = []
     for row in result["ids"].reshape(-1, 9):
@@ -166,3 +172,26 @@ def test_sequence_log_probs_are_the_sums_the_search_reports():
                                atol=1e-4)
     with pytest.raises(ValueError, match="B targets"):
         model.sequence_log_probs(_source(), targets)
+
+
+def test_sequence_log_probs_match_stepping_the_decoder_by_hand():
+    model = _model(15)
+    rng = np.random.default_rng(15)
+    # Targets of different lengths (empty included), scored in one padded call.
+    targets = [list(rng.integers(EOS_ID + 1, TOKENIZER.vocab_size, size=n))
+               for n in (0, 1, 3, 5, 2, 7)]
+    got = model.sequence_log_probs(_source(), targets, target_length=12)
+    states = model.encode(_source())
+    tokens = np.full((len(WORDS),), BOS_ID, "int32")
+    expected = np.zeros(len(WORDS))
+    done = np.zeros(len(WORDS), bool)
+    for t in range(8):
+        log_probs, states = model.step(tokens, states)
+        log_probs = _log_softmax(ops.convert_to_numpy(log_probs))
+        wanted = np.array([row[t] if t < len(row) else EOS_ID for row in targets], "int32")
+        expected += np.where(done, 0.0, log_probs[np.arange(len(WORDS)), wanted])
+        done |= wanted == EOS_ID
+        tokens = wanted
+    assert done.all()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert len(set(np.round(got, 3))) == len(WORDS)
