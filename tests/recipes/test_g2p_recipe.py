@@ -8,7 +8,7 @@ import pytest
 
 from seqzoo.cli import main
 from seqzoo.errors import InputError
-from seqzoo.recipes import g2p_train
+from seqzoo.recipes import g2p_ensemble, g2p_train
 
 TINY = ["--set", "units=16", "--set", "embedding_dim=8", "--set", "decoder_units=16",
         "--set", "dropout=0",
@@ -195,7 +195,7 @@ def test_ensemble_presets_member_commands_and_cores(monkeypatch):
     args.model = None
     with pytest.raises(InputError, match="ensemble: expected a positive integer"):
         g2p_train.model_presets(args, {**settings, "ensemble": 0})
-    command = g2p_train.member_command(args, "seq2seq_luong", 1, 5, "o/member-2", True)
+    command = g2p_ensemble.member_command(args, "seq2seq_luong", 1, 5, "o/member-2", True)
     assert command[1:5] == ["-m", "seqzoo", "recipe", "g2p"]
     assert command[command.index("--budget") + 1] == "40.0"
     assert command[command.index("--out") + 1] == "o/member-2"
@@ -203,9 +203,9 @@ def test_ensemble_presets_member_commands_and_cores(monkeypatch):
     assert command[-8:] == ["--set", "units=8", "--set", "ensemble=1", "--set", "seed=6",
                             "--set", "reverse=true"]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    assert g2p_train.core_groups(2) == [[0, 2], [1, 3]]
+    assert g2p_ensemble.core_groups(2) == [[0, 2], [1, 3]]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
-    assert g2p_train.core_groups(2) == [None, None]
+    assert g2p_ensemble.core_groups(2) == [None, None]
 
 
 def test_ensemble_recipe_end_to_end_on_a_slice(tmp_path, capsys):
@@ -277,8 +277,8 @@ def test_rescore_picks_the_candidate_with_the_best_summed_log_probability():
 
     for members in ([(models[0], False)], [(models[0], False), (models[1], True)]):
         # Batches of 4 (the last filled up) give what scoring one at a time gives.
-        got = g2p_train.rescore(members, words, candidates, width=12, max_length=8,
-                                batch_size=4)
+        got = g2p_ensemble.rescore(members, words, candidates, width=12, max_length=8,
+                                   batch_size=4)
         expected = [max(cands, key=lambda c, w=w: sum(log_p(m, w, c, r) for m, r in members))
                     for w, cands in zip(words, candidates)]
         assert got == expected

@@ -1,0 +1,270 @@
+"""The ensemble of `seqzoo recipe g2p`: members trained side by side, decoded as one.
+
+With `--set ensemble=N` (the default above 20 minutes) the recipe runs one
+`seqzoo recipe g2p` process per member, each pinned to its own cores (one
+training process uses two cores poorly, see the README), then decodes them
+together: members that read the same way as one `Seq2SeqEnsemble`, and
+members of both directions by rescoring the union of their n-best lists.
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from seqzoo.errors import InputError
+from seqzoo.recipes import g2p
+from seqzoo.recipes.g2p_train import (_lengths, _load, _machine, _write_results, prepare,
+                                      score_test, settings_for, transcribe)
+
+def rescore(members, words, candidates, width, max_length, batch_size=512):
+    """The candidate of each word with the highest summed log-probability.
+
+    Args:
+        members: `(model, reverse)` pairs; a right-to-left model
+            (`reverse=True`) scores the reversed phones.
+        words: the source words.
+        candidates: one list of candidate pronunciations per word (phone
+            strings, left to right), e.g. the n-best lists of models that
+            read in both directions.
+        width, max_length: the fixed source width and the longest output,
+            so that every call has one shape.
+
+    Returns:
+        One pronunciation per word: the candidate with the largest sum over
+        the members of `log P(candidate | word)`; ties go to the first.
+    """
+    from seqzoo.data import pad_sequences
+
+    flat = [(i, c) for i, cands in enumerate(candidates) for c in dict.fromkeys(cands)]
+    totals = np.zeros(len(flat))
+    for model, reverse in members:
+        sources = model.source_tokenizer.encode_batch(list(words))
+        for start in range(0, len(flat), batch_size):
+            chunk = flat[start:start + batch_size]
+            rows = [sources[i] for i, _ in chunk]
+            phones = [c.split() for _, c in chunk]
+            targets = [model.target_tokenizer.encode(" ".join(p[::-1] if reverse else p))
+                       for p in phones]
+            filler = batch_size - len(chunk)
+            scores = model.sequence_log_probs(
+                pad_sequences(rows + [rows[-1]] * filler, maxlen=width),
+                targets + [targets[-1]] * filler, target_length=max_length + 1)
+            totals[start:start + len(chunk)] += scores[:len(chunk)]
+    best = {}
+    for (i, candidate), total in zip(flat, totals):
+        if i not in best or total > best[i][0]:
+            best[i] = (total, candidate)
+    return [best[i][1] for i in range(len(words))]
+
+
+def member_command(args, preset, index, seed, out, reverse=False):
+    """The `seqzoo recipe g2p` command line that trains ensemble member `index`."""
+    command = [sys.executable, "-m", "seqzoo", "recipe", "g2p", "--model", preset,
+               "--out", out, "--quiet"]
+    if args.budget is not None:
+        command += ["--budget", repr(args.budget)]
+    if args.limit is not None:
+        command += ["--limit", str(args.limit)]
+    if args.dictionary:
+        command += ["--dictionary", args.dictionary]
+    for item in args.set or ():
+        command += ["--set", item]
+    return command + ["--set", "ensemble=1", "--set", f"seed={seed + index}",
+                      "--set", f"reverse={'true' if reverse else 'false'}"]
+
+
+def core_groups(members):
+    """The CPU cores of each member (`None` where the process cannot be pinned).
+
+    The cores this process may use are dealt out in turn, so members run
+    side by side without sharing a core; with fewer cores than members, or
+    where affinity is not supported, members are not pinned.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return [None] * members
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < members:
+        return [None] * members
+    return [cores[i::members] for i in range(members)]
+
+
+def train_members(args, settings, presets):
+    """Runs one recipe process per member, side by side; returns the member folders."""
+    import subprocess
+    import threading
+
+    folders, processes, threads, trained = [], [], [], []
+    groups = core_groups(len(presets))
+    for index, (preset, cores) in enumerate(zip(presets, groups)):
+        folder = os.path.join(args.out, f"member-{index + 1}")
+        os.makedirs(folder, exist_ok=True)
+        threads_each = len(cores) if cores else max(1, (os.cpu_count() or 1) // len(presets))
+        env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(threads_each),
+                   TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(threads_each))
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        pin = None if cores is None else (lambda c=set(cores): os.sched_setaffinity(0, c))
+        reverse = index >= len(presets) - int(settings["reversed_members"])
+        command = member_command(args, preset, index, int(settings["seed"]), folder, reverse)
+        folders.append(folder)
+        if _finished(folder, command, args):
+            print(f"member {index + 1}: reusing the finished run in {folder} (its "
+                  "results.json has the same settings; delete the folder to retrain)")
+            continue
+        print(f"member {index + 1}: {preset}, seed {int(settings['seed']) + index}"
+              + (", right to left" if reverse else "")
+              + (f", cores {cores}" if cores else "") + f"; log {folder}/log.txt", flush=True)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, env=env, preexec_fn=pin)
+        thread = threading.Thread(target=_relay, args=(process, index + 1, folder), daemon=True)
+        thread.start()
+        processes.append(process)
+        trained.append(folder)
+        threads.append(thread)
+    codes = [process.wait() for process in processes]
+    for thread in threads:
+        thread.join()
+    failed = [(folder, code) for folder, code in zip(trained, codes) if code != 0]
+    if failed:
+        raise InputError("ensemble member(s) failed: " + ", ".join(
+            f"member {folder.rsplit('-', 1)[-1]} (exit {code}, see {folder}/log.txt)"
+            for folder, code in failed))
+    return folders
+
+
+def _member_settings(command):
+    """The `--set` items and budget of a member command line."""
+    items = [command[i + 1] for i, word in enumerate(command) if word == "--set"]
+    preset = command[command.index("--model") + 1]
+    return {**settings_for(None if "--budget" not in command
+                           else float(command[command.index("--budget") + 1]), items),
+            "model": preset}
+
+
+def _finished(folder, command, args):
+    """Whether `folder` holds a finished member run of exactly this command."""
+    path = os.path.join(folder, "results.json")
+    if not (os.path.exists(path) and os.path.exists(os.path.join(folder, "model.keras"))):
+        return False
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return (record.get("settings") == json.loads(json.dumps(_member_settings(command)))
+            and record.get("model") == command[command.index("--model") + 1]
+            and record.get("budget_minutes") == args.budget
+            and record.get("data", {}).get("splits") == getattr(args, "_splits", None))
+
+
+def _relay(process, number, folder):
+    """Copies a member's output to its log, printing its own lines with a prefix."""
+    with open(os.path.join(folder, "log.txt"), "w") as log:
+        for line in process.stdout:
+            log.write(line)
+            log.flush()
+            if not line.lstrip().startswith(("W0000", "I0000", "E0000", "WARNING: All log",
+                                             "[[{{node")):
+                print(f"[member {number}] {line}", end="", flush=True)
+
+
+def run_ensemble(args, settings, presets, started):
+    """Trains the members side by side, then scores them decoding as one."""
+    loads = {"start": _load()}
+    lexicon, splits, data = prepare(args, print)
+    args._splits = data["splits"]  # a finished member is reused only on the same data
+    print(f"training an ensemble of {len(presets)} side by side: {', '.join(presets)}"
+          + (f"; budget {args.budget:g} min" if args.budget else ""), flush=True)
+    folders = train_members(args, settings, presets)
+    loads["end_of_training"] = _load()
+    members = []
+    for folder in folders:
+        with open(os.path.join(folder, "results.json")) as f:
+            members.append({"folder": os.path.basename(folder), **json.load(f)})
+    train_pairs = g2p.pairs(lexicon, splits["train"])
+    max_length, width = _lengths(lexicon, train_pairs)
+    decode = ensemble_decoder(folders, [bool(m["settings"]["reverse"]) for m in members],
+                              max_length, width)
+    dev_words = splits["dev"][: int(settings["dev_words"])]
+    dev = g2p.score(decode(dev_words, 1), [lexicon[w] for w in dev_words])
+    for m in members:
+        print(f"{m['folder']} ({m['model']}, {m['train_steps']} steps): dev WER "
+              f"{100 * m['best_dev']['dev_wer']:.2f}%, test WER "
+              + ", ".join(f"{name} {100 * t['wer']:.2f}%" for name, t in m["test"].items()))
+    print(f"ensemble of {len(members)}: dev WER {100 * dev['wer']:.2f}%, PER "
+          f"{100 * dev['per']:.2f}% (greedy, {len(dev_words)} words)")
+    test, examples = score_test(decode, lexicon, splits, settings, args.out)
+    loads["end"] = _load()
+    _plot_members(members, dev, os.path.join(args.out, "dev_wer.png"))
+    summary_keys = ("folder", "model", "parameters", "settings", "train_seconds",
+                    "train_steps", "best_dev", "averaged_dev", "test")
+    record = {
+        "task": "g2p-cmudict", "model": ",".join(presets), "ensemble": len(presets),
+        "parameters": sum(m["parameters"] for m in members),
+        "budget_minutes": args.budget, "settings": settings, "data": data,
+        "train_seconds": max(m["train_seconds"] for m in members),
+        "train_steps": [m["train_steps"] for m in members],
+        "members": [{k: m.get(k) for k in summary_keys} for m in members],
+        "ensemble_dev": dev, "test": test, "examples": examples, "load_average": loads,
+        "machine": _machine(), "total_seconds": round(time.time() - started, 1),
+    }
+    _write_results(args.out, record, "member-*/model.keras", started)
+    return 0
+
+
+def ensemble_decoder(folders, reverse, max_length, width):
+    """`decode(words, beam_size)` for the saved members in `folders`.
+
+    Members that read the same way decode as one `Seq2SeqEnsemble` (the
+    mean of their log-probabilities at every step). With members of both
+    directions, each direction's ensemble proposes its `beam_size` best
+    pronunciations (greedy: its one), and `rescore` picks the candidate
+    with the highest log-probability summed over all members, the
+    left-to-right and right-to-left models agreeing on a whole output.
+    """
+    from seqzoo.models.ensemble import Seq2SeqEnsemble
+
+    models = [Seq2SeqEnsemble.load([os.path.join(f, "model.keras")]).models[0]
+              for f in folders]
+    groups = {}
+    for model, rev in zip(models, reverse):
+        groups.setdefault(rev, []).append(model)
+    groups = {rev: Seq2SeqEnsemble(group) for rev, group in groups.items()}
+    if len(groups) == 1:
+        (rev, ensemble), = groups.items()
+        return lambda words, beam: transcribe(ensemble, words, beam_size=beam,
+                                              max_length=max_length, width=width, reverse=rev)
+
+    def decode(words, beam):
+        candidates = [[] for _ in words]
+        for rev, ensemble in groups.items():
+            found = transcribe(ensemble, words, beam_size=beam, max_length=max_length,
+                               width=width, reverse=rev, n_best=beam)
+            for mine, theirs in zip(candidates, found):
+                mine.extend(theirs if beam > 1 else [theirs])
+        return rescore(list(zip(models, reverse)), words, candidates, width, max_length)
+
+    return decode
+
+
+def _plot_members(members, dev, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, m in enumerate(members):
+        history = m["dev_history"]
+        ax.plot([h["minutes"] for h in history], [100 * h["dev_wer"] for h in history],
+                marker="o", color=f"C{i}", label=f"{m['folder']} ({m['model']}) dev WER")
+    ax.axhline(100 * dev["wer"], color="k", linestyle="--", label="ensemble dev WER")
+    ax.set(xlabel="training time (minutes)", ylabel="dev WER (%)",
+           title="G2P on CMUdict: ensemble members, dev WER by training time", ylim=(0, None))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
