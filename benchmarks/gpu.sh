@@ -11,29 +11,17 @@
 # suites run in an earlier call are carried over from benchmarks/results/gpu-BACKEND,
 # so suites can be run in separate calls and still land in one results.json.
 set -euo pipefail
-usage="usage: bash benchmarks/gpu.sh jax|torch [SUITE ...] [options]"
-backend=${1:-}
-case "$backend" in
-  jax|torch) shift ;;
-  *) echo "gpu.sh: expected the backend jax or torch first. Received: '$backend'. $usage" >&2; exit 2 ;;
-esac
 python=${PYTHON:-python3}
 cd "$(dirname "$0")/.."
-shopt -s nullglob
-wheels=(.whl/*.whl)
-if [ ${#wheels[@]} -eq 0 ]; then
-  echo "gpu.sh: no wheels in .whl/; run ../shared/device/fetch-wheels.sh editdistance" \
-       "in the repository root and carry .whl in the run call" >&2
-  exit 2
-fi
-"$python" -m pip install -q --no-index --no-deps --upgrade --target /tmp/site "${wheels[@]}"
-export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH} KERAS_BACKEND=$backend
+source benchmarks/gpu_env.sh
+gpu_env gpu.sh "${1:-}" editdistance || {
+  echo "usage: bash benchmarks/gpu.sh jax|torch [SUITE ...] [options]" >&2; exit 2; }
+backend=$1
+shift
 out=${OUT:-benchmarks/results}/gpu-$backend
 mkdir -p "$out"
 earlier=benchmarks/results/gpu-$backend/results.json
 if [ -f "$earlier" ] && [ ! -f "$out/results.json" ]; then
   cp "$earlier" "$out/results.json"
 fi
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
-  --format=csv,noheader || true
 exec "$python" -m benchmarks --backend "$backend" --out "$out" "$@"

@@ -128,6 +128,11 @@ class BucketedBatches(keras.utils.PyDataset):
             `num_dropped` says how many examples that leaves out per epoch.
         labels: optional per-sequence labels (numpy array, one per source)
             for classification-style data; not with `target_ids`.
+        pad_to_multiple: pad each batch's source (and decoder) length up
+            to a multiple of this, so that a backend that compiles one
+            program per input shape (JAX, XLA) sees a few shapes instead of
+            one per length; with `drop_remainder=True` the batch size is
+            fixed too. Default 1: each batch to its own longest sequence.
         **pydataset_kwargs: `workers` (threads) and `max_queue_size`, passed
             to `keras.utils.PyDataset`. `use_multiprocessing=True` is refused:
             batches served in other processes would not advance the epoch.
@@ -156,6 +161,7 @@ class BucketedBatches(keras.utils.PyDataset):
         seed=0,
         drop_remainder=False,
         labels=None,
+        pad_to_multiple=1,
         **pydataset_kwargs,
     ):
         if pydataset_kwargs.get("use_multiprocessing"):
@@ -168,6 +174,7 @@ class BucketedBatches(keras.utils.PyDataset):
         self.seed = _check_int("seed", seed, 0)
         self.shuffle = bool(shuffle)
         self.drop_remainder = bool(drop_remainder)
+        self.pad_to_multiple = _check_int("pad_to_multiple", pad_to_multiple, 1)
         self._sources = _as_sequences(source_ids, "source_ids")
         if not self._sources:
             raise ValueError("Expected at least one sequence. Received: empty source_ids")
@@ -296,6 +303,11 @@ class BucketedBatches(keras.utils.PyDataset):
             keys = [k + (int(self._decoder_lengths[b].max()),) for k, b in zip(keys, batches)]
         return keys
 
+    def _padded(self, lengths):
+        """The padded length of a batch with these lengths (`pad_to_multiple`)."""
+        multiple = self.pad_to_multiple
+        return -(-int(lengths.max()) // multiple) * multiple
+
     def batch_indices(self, index):
         """The indices (into `source_ids`) of the examples of batch `index`.
 
@@ -316,9 +328,12 @@ class BucketedBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         indices = self.batch_indices(index)
         self._served.add(int(index) % len(self))
-        source = pad_sequences([self._sources[i] for i in indices])
+        source = pad_sequences([self._sources[i] for i in indices],
+                               maxlen=self._padded(self._source_lengths[indices]))
         if self._targets is not None:
-            decoder_in, decoder_out = decoder_io([self._targets[i] for i in indices])
+            decoder_in, decoder_out = decoder_io(
+                [self._targets[i] for i in indices],
+                maxlen=self._padded(self._decoder_lengths[indices]))
             return {"source_ids": source, "decoder_input_ids": decoder_in}, decoder_out
         if self._labels is not None:
             return source, self._labels[indices]

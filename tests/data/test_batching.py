@@ -180,6 +180,29 @@ def test_drop_remainder_varies_what_sorted_batching_drops():
     assert len(dropped) > 1
 
 
+def test_pad_to_multiple_bounds_the_shapes_and_keeps_the_ids():
+    rng = np.random.default_rng(3)
+    sources = random_sequences(50, max_len=21, seed=3)
+    targets = [rng.integers(4, 30, size=int(k)) for k in rng.integers(1, 14, size=50)]
+    padded = BucketedBatches(sources, targets, batch_size=8, num_buckets=3, seed=1,
+                             pad_to_multiple=8)
+    plain = BucketedBatches(sources, targets, batch_size=8, num_buckets=3, seed=1)
+    shapes = set()
+    for i in range(len(padded)):
+        (x, y), (x0, y0) = padded[i], plain[i]
+        assert x["source_ids"].shape[1] % 8 == 0 and y.shape[1] % 8 == 0
+        assert x["source_ids"].shape[1] - x0["source_ids"].shape[1] < 8
+        shapes.add((x["source_ids"].shape[1], y.shape[1]))
+        # The same ids, with only PAD after them.
+        for a, b in ((x["source_ids"], x0["source_ids"]),
+                     (x["decoder_input_ids"], x0["decoder_input_ids"]), (y, y0)):
+            np.testing.assert_array_equal(a[:, :b.shape[1]], b)
+            assert not a[:, b.shape[1]:].any()
+    assert shapes <= {(s, t) for s in (8, 16, 24) for t in (8, 16)}
+    with pytest.raises(ValueError, match="Received: pad_to_multiple=0"):
+        BucketedBatches(sources, batch_size=8, pad_to_multiple=0)
+
+
 def test_epoch_advances_only_after_a_complete_pass():
     # Keras peeks at a batch or two, then calls on_epoch_end before training.
     data = BucketedBatches(random_sequences(40), batch_size=8, seed=2)
