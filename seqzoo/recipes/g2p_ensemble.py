@@ -259,7 +259,8 @@ def _plot_members(members, dev, path):
     for i, m in enumerate(members):
         history = m["dev_history"]
         ax.plot([h["minutes"] for h in history], [100 * h["dev_wer"] for h in history],
-                marker="o", color=f"C{i}", label=f"{m['folder']} ({m['model']}) dev WER")
+                marker="o", color=f"C{i}", label=f"{m['folder']} ({m['model']}, "
+                f"{'right to left' if m['settings'].get('reverse') else 'left to right'}) dev WER")
     ax.axhline(100 * dev["wer"], color="k", linestyle="--", label="ensemble dev WER")
     ax.set(xlabel="training time (minutes)", ylabel="dev WER (%)",
            title="G2P on CMUdict: ensemble members, dev WER by training time", ylim=(0, None))

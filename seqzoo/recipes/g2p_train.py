@@ -51,7 +51,7 @@ FULL = dict(units=384, embedding_dim=256, decoder_units=384, num_layers=2, dropo
             batch_size=64, learning_rate=2e-3, epochs=40)
 COMMON = dict(model="seq2seq_luong", ensemble=1, reverse=False, reversed_members=0, cell="lstm", final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
               clipnorm=5.0, num_buckets=8, embedding_dropout=0.0, decoder_layers=None,
-              label_smoothing=0.0, average_from=None, average_every=200)
+              label_smoothing=0.0, average_from=None, average_every=200, pad_multiple=None)
 
 
 def settings_for(budget_minutes, overrides=()):
@@ -260,14 +260,30 @@ def build_model(preset, settings, source_tokenizer, target_tokenizer):
         raise InputError(f"--model {preset}: {e}") from None
 
 
-def train(model, train_pairs, monitor, settings, budget_seconds, verbose):
-    """Fits `model` on `(word, pronunciation)` pairs; returns `(seconds, steps)`."""
+def training_batches(sources, targets, settings, backend):
+    """The `BucketedBatches` of the training pairs for `backend`.
+
+    JAX compiles one training step per batch shape: bounded shapes (lengths
+    padded to a multiple of 8, partial batches dropped) keep that to a few
+    compilations. TensorFlow retraces with relaxed shapes, so there each
+    batch is padded to its own longest sequence only. `pad_multiple` in the
+    settings overrides the choice.
+    """
     from seqzoo.data import BucketedBatches
 
+    multiple = int(settings["pad_multiple"] or (8 if backend == "jax" else 1))
+    size, buckets = int(settings["batch_size"]), int(settings["num_buckets"])
+    # A slice too small to lose its partial batches keeps them.
+    drop = multiple > 1 and len(sources) >= 2 * size * buckets
+    return BucketedBatches(sources, targets, batch_size=size, num_buckets=buckets,
+                           seed=settings["seed"], pad_to_multiple=multiple, drop_remainder=drop)
+
+
+def train(model, train_pairs, monitor, settings, budget_seconds, verbose):
+    """Fits `model` on `(word, pronunciation)` pairs; returns `(seconds, steps)`."""
     sources = model.source_tokenizer.encode_batch([w for w, _ in train_pairs])
     targets = model.target_tokenizer.encode_batch([p for _, p in train_pairs])
-    batches = BucketedBatches(sources, targets, batch_size=settings["batch_size"],
-                              num_buckets=settings["num_buckets"], seed=settings["seed"])
+    batches = training_batches(sources, targets, settings, keras.backend.backend())
     epochs = int(settings["epochs"])
     schedule = Schedule(settings["learning_rate"], settings["final_lr_ratio"], monitor,
                         budget_seconds=budget_seconds, total_steps=epochs * len(batches))

@@ -173,6 +173,32 @@ def test_transcribe_batches_like_one_word_at_a_time():
         assert batched == alone
 
 
+def test_training_batches_have_bounded_shapes_on_jax():
+    rng = np.random.default_rng(0)
+    sources = [list(rng.integers(4, 20, size=int(n))) for n in rng.integers(1, 19, size=400)]
+    targets = [list(rng.integers(4, 20, size=int(n))) for n in rng.integers(1, 15, size=400)]
+    settings = g2p_train.settings_for(40, ["batch_size=16", "num_buckets=4"])
+
+    def shapes(batches):
+        items = (batches[i] for i in range(len(batches)))
+        return {(x["source_ids"].shape, y.shape) for x, y in items}
+
+    on_tf = g2p_train.training_batches(sources, targets, settings, "tensorflow")
+    on_jax = g2p_train.training_batches(sources, targets, settings, "jax")
+    assert on_tf.pad_to_multiple == 1 and not on_tf.drop_remainder
+    assert on_jax.pad_to_multiple == 8 and on_jax.drop_remainder
+    bounded = shapes(on_jax)
+    assert all(s[0] == 16 and s[1] % 8 == 0 and y[1] % 8 == 0 for s, y in bounded)
+    assert len(bounded) < len(shapes(on_tf))
+    chosen = g2p_train.training_batches(sources, targets, {**settings, "pad_multiple": 4},
+                                        "tensorflow")
+    assert chosen.pad_to_multiple == 4
+    # A slice smaller than two batches a bucket keeps its partial batches.
+    small = g2p_train.training_batches(sources[:100], targets[:100], settings, "jax")
+    assert not small.drop_remainder
+    assert sum(len(small.batch_indices(i)) for i in range(len(small))) == 100
+
+
 def test_ensemble_presets_member_commands_and_cores(monkeypatch):
     import argparse
 
