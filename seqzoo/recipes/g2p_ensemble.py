@@ -19,6 +19,7 @@ from seqzoo.recipes import g2p
 from seqzoo.recipes.g2p_train import (_lengths, _load, _machine, _write_results, prepare,
                                       score_test, settings_for, transcribe)
 
+
 def rescore(members, words, candidates, width, max_length, batch_size=512):
     """The candidate of each word with the highest summed log-probability.
 

@@ -42,7 +42,7 @@ BUDGET_SIZES = (
     # Over 20 minutes: two members side by side, one per core where there
     # are two (see `g2p_ensemble`), one reading left to right and one right
     # to left, decoded by rescoring (24.81% test WER, beam 5, in 40 minutes,
-    # benchmarks/results/g2p-cpu). A member gets about 9 epochs in 40
+    # benchmarks/results/g2p-cpu). A member gets about 8 epochs in 40
     # minutes: dropout 0.2 and 0.1 on the embeddings gave 23.65% dev WER
     # where 0.3 and 0.2 gave 24.95% (benchmarks/results/
     # g2p-cpu-bidir-dropout0.3).
