@@ -173,6 +173,37 @@ def test_transcribe_batches_like_one_word_at_a_time():
         assert batched == alone
 
 
+JAX_WITHOUT_TENSORFLOW = """
+import sys
+for name in ("tensorflow", "tensorboard"):
+    sys.modules[name] = None  # as on the borrowed GPU machines
+from seqzoo.cli import main
+status = main(sys.argv[1:])
+assert not [name for name in sys.modules if name.startswith("tensorflow.")]
+sys.exit(status)
+"""
+
+
+def test_recipe_runs_on_jax_without_tensorflow(tmp_path):
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("needs jax")
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_WITHOUT_TENSORFLOW, "recipe", "g2p", "--limit", "150",
+         "--set", "epochs=1", "--set", "num_buckets=2", "--out", str(out)] + TINY,
+        env=dict(os.environ, KERAS_BACKEND="jax"), capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / "results.json").read_text())
+    assert record["machine"]["backend"] == "jax"
+    assert record["test"]["beam3"]["words"] == 150 and record["train_steps"] > 0
+    assert (out / "model.keras").stat().st_size > 0
+
+
 def test_training_batches_have_bounded_shapes_on_jax():
     rng = np.random.default_rng(0)
     sources = [list(rng.integers(4, 20, size=int(n))) for n in rng.integers(1, 19, size=400)]
