@@ -153,8 +153,9 @@ def test_bad_members_and_arguments_are_named():
 
 def test_sequence_log_probs_are_the_sums_the_search_reports():
     model = _model(14)
-    # With random biases `</s>` may never win within 9 steps; give it the
-    # largest bias so that hypotheses end (at lengths the inputs decide).
+    # With random biases `</s>` may never win within 9 steps; the largest
+    # bias makes hypotheses end (after 0 or 1 tokens: the next test scores
+    # longer outputs against the decoder stepped by hand).
     bias = [w for w in model._parts["head"].weights if "bias" in w.path][0]
     values = ops.convert_to_numpy(bias).copy()
     values[EOS_ID] = values.max()
