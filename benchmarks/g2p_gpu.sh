@@ -27,7 +27,7 @@ shift
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 out=()
 case " $* " in
-  *" --out "*) ;;
+  *" --out "* | *" --out="*) ;;
   *) out=(--out "${OUT:-runs}/g2p-gpu-$backend") ;;
 esac
 exec "$python" -m seqzoo recipe g2p --quiet "${out[@]}" "$@"

@@ -148,6 +148,11 @@ def pairs(lexicon, words):
     return [(word, pron) for word in words for pron in lexicon[word]]
 
 
+def reverse_phones(pronunciation):
+    """The phones of a pronunciation string in reverse order (right to left models)."""
+    return " ".join(reversed(pronunciation.split()))
+
+
 def closest_reference(hypothesis, references):
     """`(distance, reference)`: the reference nearest to a hypothesis.
 

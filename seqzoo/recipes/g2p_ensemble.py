@@ -46,9 +46,8 @@ def rescore(members, words, candidates, width, max_length, batch_size=512):
         for start in range(0, len(flat), batch_size):
             chunk = flat[start:start + batch_size]
             rows = [sources[i] for i, _ in chunk]
-            phones = [c.split() for _, c in chunk]
-            targets = [model.target_tokenizer.encode(" ".join(p[::-1] if reverse else p))
-                       for p in phones]
+            targets = [model.target_tokenizer.encode(g2p.reverse_phones(c) if reverse else c)
+                       for _, c in chunk]
             filler = batch_size - len(chunk)
             scores = model.sequence_log_probs(
                 pad_sequences(rows + [rows[-1]] * filler, maxlen=width),

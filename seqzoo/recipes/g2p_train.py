@@ -117,7 +117,7 @@ def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=
         for i, hyps in zip(chunk, result["ids"]):
             texts = [model.target_tokenizer.decode(hyp) for hyp in hyps]
             if reverse:
-                texts = [" ".join(reversed(text.split())) for text in texts]
+                texts = [g2p.reverse_phones(text) for text in texts]
             outputs[i] = texts if n_best > 1 else texts[0]
     return outputs
 
@@ -420,7 +420,7 @@ def run_single(args, settings, preset, started):
                          reverse=bool(settings["reverse"]))
     if settings["reverse"]:
         # Right to left: the model learns (and outputs) the phones reversed.
-        train_pairs = [(w, " ".join(reversed(p.split()))) for w, p in train_pairs]
+        train_pairs = [(w, g2p.reverse_phones(p)) for w, p in train_pairs]
     budget = None if args.budget is None else 60 * args.budget
     print(f"training {preset} ({model.count_params()} parameters) on {len(train_pairs)} "
           f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())

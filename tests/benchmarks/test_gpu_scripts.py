@@ -65,6 +65,8 @@ def test_g2p_script_installs_the_wheels_and_runs_the_recipe(checkout):
     done = _run(checkout, "g2p_gpu.sh", "torch", "--out", "elsewhere")
     recipe = _calls(done)[-1]
     assert "recipe g2p --quiet --out elsewhere |" in recipe and "KERAS_BACKEND=torch" in recipe
+    recipe = _calls(_run(checkout, "g2p_gpu.sh", "jax", "--out=there"))[-1]
+    assert "recipe g2p --quiet --out=there |" in recipe
 
 
 def test_benchmark_script_runs_the_suites_into_out(checkout):

@@ -102,3 +102,9 @@ def test_score_rejects_mismatched_input():
         g2p.score(["Z UW"], [])
     with pytest.raises(ValueError, match="at least one reference"):
         g2p.score(["Z UW"], [[]])
+
+
+def test_reverse_phones_reverses_the_phones_not_the_letters():
+    assert g2p.reverse_phones("HH AH L OW") == "OW L AH HH"
+    assert g2p.reverse_phones(g2p.reverse_phones("K AE T")) == "K AE T"
+    assert g2p.reverse_phones("") == ""
