@@ -39,6 +39,11 @@ def add_parser(commands):
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a training setting, e.g. --set units=256 --set epochs=30 "
                    "(repeatable; the run prints them all)")
+    p.add_argument("--members", metavar="DIR[,DIR...]",
+                   help="train nothing: decode finished runs as one ensemble, e.g. "
+                   "--members runs/a/member-1,runs/a/member-2,runs/b (each a folder with "
+                   "results.json and model.keras from a run on the same data; they may "
+                   "differ in size and direction)")
     p.add_argument("--limit", type=int, metavar="N",
                    help="use only the first N words of each split (a quick slice)")
     p.add_argument("--dictionary", metavar="PATH",

@@ -179,13 +179,67 @@ def run_ensemble(args, settings, presets, started):
           + (f"; budget {args.budget:g} min" if args.budget else ""), flush=True)
     folders = train_members(args, settings, presets)
     loads["end_of_training"] = _load()
+    members = [_read_member(folder) for folder in folders]
+    record = {"model": ",".join(presets), "budget_minutes": args.budget}
+    return _score_members(args, settings, folders, members, (lexicon, splits, data), loads,
+                          record, started)
+
+
+def combine_members(args, settings, folders, started):
+    """`--members DIR,...`: decodes finished runs as one ensemble, training nothing.
+
+    Each folder is a finished run of the recipe on the same data: an
+    ensemble member (`runs/g2p/member-1`) or a single-model run, holding
+    `results.json` and `model.keras`. The members may differ in size,
+    preset and direction; their vocabularies must be the same.
+    """
+    loads = {"start": _load()}
+    lexicon, splits, data = prepare(args, print)
     members = []
     for folder in folders:
-        with open(os.path.join(folder, "results.json")) as f:
-            members.append({"folder": os.path.basename(folder), **json.load(f)})
+        member = _read_member(folder)
+        if member.get("task") != "g2p-cmudict" or "ensemble" in member:
+            raise InputError(f"{folder}/results.json: expected the results of one trained "
+                             "model (an ensemble member or a single-model run); an "
+                             "ensemble's own folder holds its members in member-N/")
+        if member.get("data", {}).get("splits") != data["splits"]:
+            raise InputError(f"{folder}: trained on other data (splits "
+                             f"{member.get('data', {}).get('splits')}); this run's splits are "
+                             f"{data['splits']} (check --limit and --dictionary)")
+        members.append({**member, "folder": folder})
+    print(f"decoding {len(folders)} finished runs as one ensemble: "
+          + ", ".join(f"{f} ({m['model']}, "
+                      f"{'right to left' if m['settings'].get('reverse') else 'left to right'})"
+                      for f, m in zip(folders, members)), flush=True)
+    record = {"model": ",".join(m["model"] for m in members), "budget_minutes": None,
+              "combined_from": [os.path.abspath(f) for f in folders]}
+    return _score_members(args, settings, folders, members, (lexicon, splits, data), loads,
+                          record, started)
+
+
+def _read_member(folder):
+    """The `results.json` of a finished run in `folder`, with `folder` added."""
+    path = os.path.join(folder, "results.json")
+    if not os.path.exists(os.path.join(folder, "model.keras")):
+        raise InputError(f"{folder}: expected a finished run with model.keras and results.json")
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the run's results ({error.strerror})") from None
+    except ValueError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: expected a JSON object of results")
+    return {**record, "folder": os.path.basename(os.path.normpath(folder))}
+
+
+def _score_members(args, settings, folders, members, prepared, loads, record, started):
+    """Decodes the members as one and writes the ensemble's results."""
+    lexicon, splits, data = prepared
     train_pairs = g2p.pairs(lexicon, splits["train"])
     max_length, width = _lengths(lexicon, train_pairs)
-    decode = ensemble_decoder(folders, [bool(m["settings"]["reverse"]) for m in members],
+    decode = ensemble_decoder(folders, [bool(m["settings"].get("reverse")) for m in members],
                               max_length, width)
     dev_words = splits["dev"][: int(settings["dev_words"])]
     dev = g2p.score(decode(dev_words, 1), [lexicon[w] for w in dev_words])
@@ -201,16 +255,18 @@ def run_ensemble(args, settings, presets, started):
     summary_keys = ("folder", "model", "parameters", "settings", "train_seconds",
                     "train_steps", "best_dev", "averaged_dev", "test")
     record = {
-        "task": "g2p-cmudict", "model": ",".join(presets), "ensemble": len(presets),
+        "task": "g2p-cmudict", "model": record["model"], "ensemble": len(members),
         "parameters": sum(m["parameters"] for m in members),
-        "budget_minutes": args.budget, "settings": settings, "data": data,
+        "budget_minutes": record["budget_minutes"], "settings": settings, "data": data,
+        **{k: v for k, v in record.items() if k not in ("model", "budget_minutes")},
         "train_seconds": max(m["train_seconds"] for m in members),
         "train_steps": [m["train_steps"] for m in members],
         "members": [{k: m.get(k) for k in summary_keys} for m in members],
         "ensemble_dev": dev, "test": test, "examples": examples, "load_average": loads,
         "machine": _machine(), "total_seconds": round(time.time() - started, 1),
     }
-    _write_results(args.out, record, "member-*/model.keras", started)
+    _write_results(args.out, record,
+                   None if "combined_from" in record else "member-*/model.keras", started)
     return 0
 
 

@@ -395,11 +395,40 @@ def run(args):
     settings = settings_for(args.budget, args.set or ())
     presets = model_presets(args, settings)
     os.makedirs(args.out, exist_ok=True)
+    if getattr(args, "members", None):
+        from seqzoo.recipes.g2p_ensemble import combine_members
+
+        return combine_members(args, settings, _member_folders(args), started)
     if len(presets) > 1:
         from seqzoo.recipes.g2p_ensemble import run_ensemble
 
         return run_ensemble(args, settings, presets, started)
     return run_single(args, settings, presets[0], started)
+
+
+def _member_folders(args):
+    """The folders of `--members DIR,DIR,...`, checked against the other options."""
+    folders = [f.strip() for f in args.members.split(",")]
+    if not all(folders):
+        raise InputError(f"expected --members DIR[,DIR...]. Received: --members {args.members!r}")
+    if args.model or args.budget is not None:
+        raise InputError("--members decodes finished runs and trains nothing; "
+                         "it does not take --model or --budget")
+    for folder in folders:
+        if os.path.abspath(folder) == os.path.abspath(args.out):
+            raise InputError(f"--members {folder}: the output folder --out {args.out} "
+                             "would overwrite that run's results; choose another --out")
+    existing = os.path.join(args.out, "results.json")
+    if os.path.exists(existing):
+        try:
+            with open(existing) as f:
+                combined = "combined_from" in json.load(f)
+        except (OSError, ValueError, TypeError):
+            combined = False
+        if not combined:
+            raise InputError(f"--out {args.out} holds the results of a trained run "
+                             f"({existing}); --members would overwrite them, choose another --out")
+    return folders
 
 
 def run_single(args, settings, preset, started):
@@ -473,8 +502,10 @@ def _write_results(out, record, model_files, started):
 
     with atomic_write(os.path.join(out, "results.json")) as f:
         json.dump(record, f, indent=2)
-    print(f"wrote {out}/results.json, dev_wer.png, test_predictions.tsv and {model_files} "
-          f"(whole recipe {(time.time() - started) / 60:.1f} min)")
+    written = "results.json, dev_wer.png" + (
+        f", test_predictions.tsv and {model_files}" if model_files
+        else " and test_predictions.tsv")
+    print(f"wrote {written} to {out} (whole recipe {(time.time() - started) / 60:.1f} min)")
 
 
 def score_test(decode, lexicon, splits, settings, out):

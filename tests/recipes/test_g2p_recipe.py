@@ -376,3 +376,65 @@ def test_members_of_both_directions_rescore_and_finished_members_are_reused(tmp_
     assert not g2p_ensemble._finished(folder, other_way, args)
     args._splits = {"train": {"words": 1, "pronunciations": 1}}
     assert not g2p_ensemble._finished(folder, same, args)
+
+
+def test_members_decodes_finished_runs_as_one_ensemble_and_checks_them(tmp_path, capsys):
+    """`--members` decodes finished runs without training: the same
+    members give the ensemble's own results, and runs on other data, folders
+    without a model and an --out that holds a trained run are refused."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["recipe", "g2p", "--limit", "40", "--set", "epochs=1",
+                 "--set", "reverse=true", "--out", str(first)] + TINY) == 0
+    assert main(["recipe", "g2p", "--limit", "40", "--set", "epochs=1", "--set", "seed=4",
+                 "--out", str(second)] + TINY + ["--set", "units=12"]) == 0
+    capsys.readouterr()
+    both = tmp_path / "both"
+    command = ["recipe", "g2p", "--limit", "40", "--members", f"{first},{second}",
+               "--out", str(both)] + TINY
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert "decoding 2 finished runs as one ensemble" in printed and "right to left" in printed
+    assert "Epoch" not in printed and not (both / "model.keras").exists()
+    record = json.loads((both / "results.json").read_text())
+    assert record["ensemble"] == 2 and record["combined_from"] == [str(first), str(second)]
+    assert [m["settings"]["reverse"] for m in record["members"]] == [True, False]
+    assert [m["settings"]["units"] for m in record["members"]] == [16, 12]
+    # The recipe's own decoder of the same two members gives the same outputs.
+    from seqzoo.recipes import g2p
+
+    lexicon = g2p.load_cmudict()[0]
+    splits = g2p.limit(g2p.split_lexicon(lexicon), 40)
+    max_length, width = g2p_train._lengths(lexicon, g2p.pairs(lexicon, splits["train"]))
+    decode = g2p_ensemble.ensemble_decoder([str(first), str(second)], [True, False],
+                                           max_length, width)
+    rows = [line.split("\t") for line in (both / "test_predictions.tsv").read_text().splitlines()]
+    assert [row[1] for row in rows[1:]] == decode(splits["test"], 1)
+    assert record["test"]["greedy"]["wer"] == g2p.score(
+        [row[1] for row in rows[1:]], [lexicon[w] for w in splits["test"]])["wer"]
+    # An --out that holds combined results may be written again.
+    import argparse
+
+    again = argparse.Namespace(members=f"{first},{second}", model=None, budget=None,
+                               out=str(both))
+    assert g2p_train._member_folders(again) == [str(first), str(second)]
+    trained = tmp_path / "trained"  # an --out that holds a trained run's results
+    trained.mkdir()
+    (trained / "results.json").write_text(json.dumps({"task": "g2p-cmudict", "model": "x"}))
+    refused = [
+        (["--limit", "30", "--members", f"{first},{second}", "--out", str(tmp_path / "x")],
+         f"{first}: trained on other data"),
+        (["--limit", "40", "--members", f"{first},{tmp_path / 'none'}", "--out",
+          str(tmp_path / "x")], f"{tmp_path / 'none'}: expected a finished run with model.keras"),
+        (["--limit", "40", "--members", f"{first},{second}", "--out", str(second)],
+         "would overwrite that run's results"),
+        (["--limit", "40", "--members", str(first), "--out", str(trained)],
+         "--members would overwrite them"),
+        (["--limit", "40", "--members", f"{first},", "--out", str(tmp_path / "x")],
+         "expected --members DIR[,DIR...]"),
+        (["--budget", "5", "--members", str(first), "--out", str(tmp_path / "x")],
+         "it does not take --model or --budget"),
+    ]
+    for options, message in refused:
+        assert main(["recipe", "g2p"] + options + TINY) == 2, options
+        assert message in capsys.readouterr().err, options
+    assert json.loads((second / "results.json").read_text())["settings"]["units"] == 12
