@@ -145,13 +145,9 @@ def _member_settings(command):
 
 def _finished(folder, command, args):
     """Whether `folder` holds a finished member run of exactly this command."""
-    path = os.path.join(folder, "results.json")
-    if not (os.path.exists(path) and os.path.exists(os.path.join(folder, "model.keras"))):
-        return False
     try:
-        with open(path) as f:
-            record = json.load(f)
-    except (OSError, ValueError):
+        record = _read_member(folder)
+    except InputError:
         return False
     return (record.get("settings") == json.loads(json.dumps(_member_settings(command)))
             and record.get("model") == command[command.index("--model") + 1]
@@ -180,9 +176,8 @@ def run_ensemble(args, settings, presets, started):
     folders = train_members(args, settings, presets)
     loads["end_of_training"] = _load()
     members = [_read_member(folder) for folder in folders]
-    record = {"model": ",".join(presets), "budget_minutes": args.budget}
     return _score_members(args, settings, folders, members, (lexicon, splits, data), loads,
-                          record, started)
+                          started, ",".join(presets), args.budget)
 
 
 def combine_members(args, settings, folders, started):
@@ -211,10 +206,9 @@ def combine_members(args, settings, folders, started):
           + ", ".join(f"{f} ({m['model']}, "
                       f"{'right to left' if m['settings'].get('reverse') else 'left to right'})"
                       for f, m in zip(folders, members)), flush=True)
-    record = {"model": ",".join(m["model"] for m in members), "budget_minutes": None,
-              "combined_from": [os.path.abspath(f) for f in folders]}
     return _score_members(args, settings, folders, members, (lexicon, splits, data), loads,
-                          record, started)
+                          started, ",".join(m["model"] for m in members), None,
+                          combined_from=[os.path.abspath(f) for f in folders])
 
 
 def _read_member(folder):
@@ -234,8 +228,10 @@ def _read_member(folder):
     return {**record, "folder": os.path.basename(os.path.normpath(folder))}
 
 
-def _score_members(args, settings, folders, members, prepared, loads, record, started):
-    """Decodes the members as one and writes the ensemble's results."""
+def _score_members(args, settings, folders, members, prepared, loads, started, model, budget,
+                   combined_from=None):
+    """Decodes the members as one and writes the ensemble's results (`model`:
+    the members' presets; `combined_from`: the folders of `--members`)."""
     lexicon, splits, data = prepared
     train_pairs = g2p.pairs(lexicon, splits["train"])
     max_length, width = _lengths(lexicon, train_pairs)
@@ -255,18 +251,17 @@ def _score_members(args, settings, folders, members, prepared, loads, record, st
     summary_keys = ("folder", "model", "parameters", "settings", "train_seconds",
                     "train_steps", "best_dev", "averaged_dev", "test")
     record = {
-        "task": "g2p-cmudict", "model": record["model"], "ensemble": len(members),
+        "task": "g2p-cmudict", "model": model, "ensemble": len(members),
         "parameters": sum(m["parameters"] for m in members),
-        "budget_minutes": record["budget_minutes"], "settings": settings, "data": data,
-        **{k: v for k, v in record.items() if k not in ("model", "budget_minutes")},
+        "budget_minutes": budget, "settings": settings, "data": data,
+        **({"combined_from": combined_from} if combined_from else {}),
         "train_seconds": max(m["train_seconds"] for m in members),
         "train_steps": [m["train_steps"] for m in members],
         "members": [{k: m.get(k) for k in summary_keys} for m in members],
         "ensemble_dev": dev, "test": test, "examples": examples, "load_average": loads,
         "machine": _machine(), "total_seconds": round(time.time() - started, 1),
     }
-    _write_results(args.out, record,
-                   None if "combined_from" in record else "member-*/model.keras", started)
+    _write_results(args.out, record, None if combined_from else "member-*/model.keras", started)
     return 0
 
 
