@@ -394,11 +394,12 @@ def run(args):
     started = time.time()
     settings = settings_for(args.budget, args.set or ())
     presets = model_presets(args, settings)
+    folders = _member_folders(args) if getattr(args, "members", None) else None
     os.makedirs(args.out, exist_ok=True)
-    if getattr(args, "members", None):
+    if folders:
         from seqzoo.recipes.g2p_ensemble import combine_members
 
-        return combine_members(args, settings, _member_folders(args), started)
+        return combine_members(args, settings, folders, started)
     if len(presets) > 1:
         from seqzoo.recipes.g2p_ensemble import run_ensemble
 
