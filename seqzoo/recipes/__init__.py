@@ -44,6 +44,11 @@ def add_parser(commands):
                    "--members runs/a/member-1,runs/a/member-2,runs/b (each a folder with "
                    "results.json and model.keras from a run on the same data; they may "
                    "differ in size and direction)")
+    p.add_argument("--init", metavar="DIR",
+                   help="go on training a finished run: start from the weights in DIR (a "
+                   "run's folder; for an ensemble, its folder with member-N/) with a fresh "
+                   "schedule, e.g. --init runs/g2p --budget 60 --out runs/g2p-more (same "
+                   "data and model settings as that run)")
     p.add_argument("--limit", type=int, metavar="N",
                    help="use only the first N words of each split (a quick slice)")
     p.add_argument("--dictionary", metavar="PATH",

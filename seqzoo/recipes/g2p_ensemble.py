@@ -70,6 +70,8 @@ def member_command(args, preset, index, seed, out, reverse=False):
         command += ["--limit", str(args.limit)]
     if args.dictionary:
         command += ["--dictionary", args.dictionary]
+    if getattr(args, "init", None):
+        command += ["--init", os.path.join(args.init, f"member-{index + 1}")]
     for item in args.set or ():
         command += ["--set", item]
     return command + ["--set", "ensemble=1", "--set", f"seed={seed + index}",
@@ -152,7 +154,13 @@ def _finished(folder, command, args):
     return (record.get("settings") == json.loads(json.dumps(_member_settings(command)))
             and record.get("model") == command[command.index("--model") + 1]
             and record.get("budget_minutes") == args.budget
+            and (record.get("init") or {}).get("folder") == _init_folder(command)
             and record.get("data", {}).get("splits") == getattr(args, "_splits", None))
+
+
+def _init_folder(command):
+    """The absolute `--init` folder of a member command line (`None` without one)."""
+    return os.path.abspath(command[command.index("--init") + 1]) if "--init" in command else None
 
 
 def _relay(process, number, folder):

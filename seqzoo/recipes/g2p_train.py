@@ -395,6 +395,8 @@ def run(args):
     settings = settings_for(args.budget, args.set or ())
     presets = model_presets(args, settings)
     folders = _member_folders(args) if getattr(args, "members", None) else None
+    if getattr(args, "init", None):
+        _check_init(args, len(presets))
     os.makedirs(args.out, exist_ok=True)
     if folders:
         from seqzoo.recipes.g2p_ensemble import combine_members
@@ -432,6 +434,71 @@ def _member_folders(args):
     return folders
 
 
+# The settings that make up a model's architecture: a run started from
+# another run's weights (`--init`) must have the same.
+ARCHITECTURE = ("model", "cell", "units", "embedding_dim", "decoder_units", "num_layers",
+                "decoder_layers", "dropout", "embedding_dropout", "reverse")
+
+
+def _check_init(args, members):
+    """Checks `--init DIR` before anything is written: the run to start from
+    exists (one `member-N` per member for an ensemble) and `--out` is not it."""
+    if getattr(args, "members", None):
+        raise InputError("--members decodes finished runs and trains nothing; "
+                         "it does not take --init")
+    init = args.init
+    sources = [init] if members == 1 else [os.path.join(init, f"member-{i + 1}")
+                                           for i in range(members)]
+    for folder in sources:
+        if not os.path.exists(os.path.join(folder, "model.keras")) or \
+                not os.path.exists(os.path.join(folder, "results.json")):
+            expected = ("a finished run with model.keras and results.json" if members == 1
+                        else f"an ensemble run of {members} members, each in member-N/ with "
+                        "model.keras and results.json")
+            raise InputError(f"--init {init}: expected {expected}; {folder} has none")
+    written = [args.out] + [os.path.join(args.out, f"member-{i + 1}") for i in range(members)]
+    if {os.path.abspath(f) for f in written} & {os.path.abspath(f) for f in [init] + sources}:
+        raise InputError(f"--init {init}: the output folder --out {args.out} would overwrite "
+                         "the run it starts from; choose another --out")
+
+
+def init_model(folder, settings, data, target_tokenizer):
+    """The model of the finished run in `folder` to go on training, and a summary of that run.
+
+    The run must have been trained on the same data, with the same
+    architecture (`ARCHITECTURE`) and the same phone vocabulary.
+    """
+    from seqzoo.models.registry import load
+    from seqzoo.recipes.g2p_ensemble import _read_member
+
+    record = _read_member(folder)
+    if record.get("data", {}).get("splits") != data["splits"]:
+        raise InputError(f"--init {folder}: trained on other data (splits "
+                         f"{record.get('data', {}).get('splits')}); this run's splits are "
+                         f"{data['splits']} (check --limit and --dictionary)")
+    before = record.get("settings") or {}
+    different = [f"{key}={before.get(key)!r} there, {settings[key]!r} here"
+                 for key in ARCHITECTURE if before.get(key) != settings[key]]
+    if different:
+        raise InputError(f"--init {folder}: that run's model differs from this one's: "
+                         + "; ".join(different) + " (set them with --set KEY=VALUE)")
+    model = load(folder, compile=False)
+    if model.target_tokenizer.vocabulary.tokens != target_tokenizer.vocabulary.tokens:
+        raise InputError(f"--init {folder}: that model's phone vocabulary differs from the "
+                         "training data's")
+    earlier = record.get("init") or {}
+    summary = {"folder": os.path.abspath(folder),
+               "train_seconds": record.get("train_seconds"),
+               "train_steps": record.get("train_steps"),
+               "best_dev_wer": (record.get("best_dev") or {}).get("dev_wer"),
+               # Training time and steps of the whole chain of runs before this one.
+               "total_train_seconds": round(record.get("train_seconds", 0)
+                                            + earlier.get("total_train_seconds", 0), 1),
+               "total_train_steps": (record.get("train_steps", 0)
+                                     + earlier.get("total_train_steps", 0))}
+    return model, summary
+
+
 def run_single(args, settings, preset, started):
     """Trains one model and scores it (the recipe without an ensemble)."""
     from seqzoo.models.base import save_model
@@ -444,7 +511,13 @@ def run_single(args, settings, preset, started):
     source_tok = CharTokenizer.build([ALPHABET])
     target_tok = WordTokenizer.build([p for _, p in train_pairs])
     max_length, width = _lengths(lexicon, train_pairs)
-    model = build_model(preset, settings, source_tok, target_tok)
+    init = None
+    if getattr(args, "init", None):
+        model, init = init_model(args.init, settings, data, target_tok)
+        print(f"starting from the weights of {args.init} ({init['train_steps']} steps, "
+              f"{init['train_seconds'] / 60:.1f} min, dev WER {100 * init['best_dev_wer']:.2f}%)")
+    else:
+        model = build_model(preset, settings, source_tok, target_tok)
     dev_words = splits["dev"][: int(settings["dev_words"])]
     monitor = DevMonitor(dev_words, [lexicon[w] for w in dev_words], max_length, width,
                          reverse=bool(settings["reverse"]))
@@ -475,6 +548,7 @@ def run_single(args, settings, preset, started):
     record = {
         "task": "g2p-cmudict", "model": preset, "parameters": int(model.count_params()),
         "budget_minutes": args.budget, "settings": settings, "data": data,
+        **({"init": init} if init else {}),
         "train_seconds": round(seconds, 1), "train_steps": steps,
         "best_dev": best, "dev_history": monitor.history, "averaged_dev": averaged,
         "test": test, "examples": examples, "load_average": loads, "machine": _machine(),
