@@ -291,7 +291,7 @@ def train(model, train_pairs, monitor, settings, budget_seconds, verbose):
     targets = model.target_tokenizer.encode_batch([p for _, p in train_pairs])
     batches = training_batches(sources, targets, settings, keras.backend.backend())
     epochs = int(settings["epochs"])
-    schedule = Schedule(settings["learning_rate"], settings["final_lr_ratio"], monitor,
+    schedule = Schedule(float(settings["learning_rate"]), float(settings["final_lr_ratio"]), monitor,
                         budget_seconds=budget_seconds, total_steps=epochs * len(batches))
     callbacks = [monitor, schedule]
     averager = None
@@ -299,7 +299,8 @@ def train(model, train_pairs, monitor, settings, budget_seconds, verbose):
         averager = WeightAverage(schedule, float(settings["average_from"]),
                                  int(settings["average_every"]))
         callbacks.append(averager)
-    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"],
+    # `--set learning_rate=1` reads as an int, which Keras refuses.
+    model.compile(optimizer=keras.optimizers.Adam(float(settings["learning_rate"]),
                                                   global_clipnorm=settings["clipnorm"]),
                   loss=SequenceLoss(label_smoothing=float(settings["label_smoothing"])),
                   metrics=[])

@@ -376,6 +376,19 @@ def test_members_of_both_directions_rescore_and_finished_members_are_reused(tmp_
     assert not g2p_ensemble._finished(folder, other_way, args)
     args._splits = {"train": {"words": 1, "pronunciations": 1}}
     assert not g2p_ensemble._finished(folder, same, args)
+    # --init goes on training each member from the same member of a finished ensemble.
+    more = tmp_path / "more"
+    assert main(command[:-len(TINY) - 2] + ["--init", str(out), "--out", str(more)] + TINY) == 0
+    for index in (1, 2):
+        member = json.loads((more / f"member-{index}" / "results.json").read_text())
+        assert member["init"]["folder"] == str(out / f"member-{index}")
+        assert member["settings"]["reverse"] == (index == 2)
+    args.init, args._splits = str(out), record["data"]["splits"]
+    folder = str(more / "member-2")
+    went_on = g2p_ensemble.member_command(args, "seq2seq_luong", 1, 0, folder, reverse=True)
+    assert went_on[went_on.index("--init") + 1] == str(out / "member-2")
+    assert g2p_ensemble._finished(folder, went_on, args)
+    assert not g2p_ensemble._finished(folder, same, args)  # the same run without --init
 
 
 def test_members_decodes_finished_runs_as_one_ensemble_and_checks_them(tmp_path, capsys):
@@ -438,3 +451,55 @@ def test_members_decodes_finished_runs_as_one_ensemble_and_checks_them(tmp_path,
         assert main(["recipe", "g2p"] + options + TINY) == 2, options
         assert message in capsys.readouterr().err, options
     assert json.loads((second / "results.json").read_text())["settings"]["units"] == 12
+
+
+def test_init_goes_on_training_from_a_finished_run_and_checks_it(tmp_path, capsys):
+    """`--init DIR` starts from the weights of a finished run (with a
+    learning rate of 0 they come back unchanged) and records the run it
+    went on from; other data, another architecture, a missing run and an
+    --out that would overwrite it are refused."""
+    from seqzoo.models.registry import load
+
+    first, more = tmp_path / "first", tmp_path / "more"
+    base = ["recipe", "g2p", "--limit", "40", "--set", "epochs=1"]
+    assert main(base + ["--out", str(first)] + TINY) == 0
+    before = json.loads((first / "results.json").read_text())
+    capsys.readouterr()
+    assert main(base + ["--init", str(first), "--out", str(more)] + TINY
+                + ["--set", "learning_rate=0"]) == 0
+    assert f"starting from the weights of {first} ({before['train_steps']} steps" in \
+        capsys.readouterr().out
+    record = json.loads((more / "results.json").read_text())
+    assert record["init"]["folder"] == str(first)
+    assert record["init"]["train_steps"] == before["train_steps"]
+    assert record["init"]["total_train_steps"] == before["train_steps"]
+    assert record["init"]["best_dev_wer"] == before["best_dev"]["dev_wer"]
+    for old, new in zip(load(first, compile=False).get_weights(),
+                        load(more, compile=False).get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert record["test"]["greedy"]["wer"] == before["test"]["greedy"]["wer"]
+    # Going on from the continued run adds up the chain's training.
+    third = tmp_path / "third"
+    assert main(base + ["--init", str(more), "--out", str(third)] + TINY) == 0
+    chain = json.loads((third / "results.json").read_text())["init"]
+    assert chain["total_train_steps"] == before["train_steps"] + record["train_steps"]
+    capsys.readouterr()
+    refused = [
+        (["--limit", "30", "--init", str(first)], f"--init {first}: trained on other data"),
+        (["--limit", "40", "--init", str(first), "--set", "units=12"],
+         "units=16 there, 12 here"),
+        (["--limit", "40", "--init", str(first), "--set", "reverse=true"],
+         "reverse=False there, True here"),
+        (["--limit", "40", "--init", str(tmp_path / "none")], "expected a finished run"),
+        (["--limit", "40", "--init", str(first), "--set", "ensemble=2"],
+         f"{first / 'member-1'} has none"),
+        (["--limit", "40", "--init", str(first), "--members", str(first)],
+         "it does not take --init"),
+    ]
+    for options, message in refused:
+        assert main(["recipe", "g2p", "--set", "epochs=1", "--out", str(tmp_path / "x")]
+                    + TINY + options) == 2, options
+        assert message in capsys.readouterr().err, options
+    assert main(base + ["--init", str(first), "--out", str(first)] + TINY) == 2
+    assert "would overwrite the run it starts from" in capsys.readouterr().err
+    assert json.loads((first / "results.json").read_text()) == before
