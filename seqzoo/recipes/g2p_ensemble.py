@@ -205,10 +205,7 @@ def combine_members(args, settings, folders, started):
             raise InputError(f"{folder}/results.json: expected the results of one trained "
                              "model (an ensemble member or a single-model run); an "
                              "ensemble's own folder holds its members in member-N/")
-        if member.get("data", {}).get("splits") != data["splits"]:
-            raise InputError(f"{folder}: trained on other data (splits "
-                             f"{member.get('data', {}).get('splits')}); this run's splits are "
-                             f"{data['splits']} (check --limit and --dictionary)")
+        check_same_data(folder, member, data)
         members.append({**member, "folder": folder})
     print(f"decoding {len(folders)} finished runs as one ensemble: "
           + ", ".join(f"{f} ({m['model']}, "
@@ -217,6 +214,14 @@ def combine_members(args, settings, folders, started):
     return _score_members(args, settings, folders, members, (lexicon, splits, data), loads,
                           started, ",".join(m["model"] for m in members), None,
                           combined_from=[os.path.abspath(f) for f in folders])
+
+
+def check_same_data(name, record, data):
+    """Raises `InputError` (naming `name`) unless the run of `record` has this run's splits."""
+    if record.get("data", {}).get("splits") != data["splits"]:
+        raise InputError(f"{name}: trained on other data (splits "
+                         f"{record.get('data', {}).get('splits')}); this run's splits are "
+                         f"{data['splits']} (check --limit and --dictionary)")
 
 
 def _read_member(folder):

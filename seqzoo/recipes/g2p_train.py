@@ -291,8 +291,9 @@ def train(model, train_pairs, monitor, settings, budget_seconds, verbose):
     targets = model.target_tokenizer.encode_batch([p for _, p in train_pairs])
     batches = training_batches(sources, targets, settings, keras.backend.backend())
     epochs = int(settings["epochs"])
-    schedule = Schedule(float(settings["learning_rate"]), float(settings["final_lr_ratio"]), monitor,
-                        budget_seconds=budget_seconds, total_steps=epochs * len(batches))
+    schedule = Schedule(float(settings["learning_rate"]), float(settings["final_lr_ratio"]),
+                        monitor, budget_seconds=budget_seconds,
+                        total_steps=epochs * len(batches))
     callbacks = [monitor, schedule]
     averager = None
     if settings["average_from"] is not None:
@@ -470,13 +471,10 @@ def init_model(folder, settings, data, target_tokenizer):
     architecture (`ARCHITECTURE`) and the same phone vocabulary.
     """
     from seqzoo.models.registry import load
-    from seqzoo.recipes.g2p_ensemble import _read_member
+    from seqzoo.recipes.g2p_ensemble import _read_member, check_same_data
 
     record = _read_member(folder)
-    if record.get("data", {}).get("splits") != data["splits"]:
-        raise InputError(f"--init {folder}: trained on other data (splits "
-                         f"{record.get('data', {}).get('splits')}); this run's splits are "
-                         f"{data['splits']} (check --limit and --dictionary)")
+    check_same_data(f"--init {folder}", record, data)
     before = record.get("settings") or {}
     different = [f"{key}={before.get(key)!r} there, {settings[key]!r} here"
                  for key in ARCHITECTURE if before.get(key) != settings[key]]
