@@ -123,10 +123,17 @@ def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=
 
 
 class DevMonitor(keras.callbacks.Callback):
-    """Scores dev words greedily after each epoch and keeps the best weights."""
+    """Scores dev words greedily after each epoch and keeps the best weights.
 
-    def __init__(self, words, references, max_length, width=None, log=print, reverse=False):
+    `score_start=True` (a model that goes on from trained weights) scores
+    the starting weights too, as epoch 0: they compete for the best, so
+    going on never hands back a model worse on dev than it started with.
+    """
+
+    def __init__(self, words, references, max_length, width=None, log=print, reverse=False,
+                 score_start=False):
         super().__init__()
+        self.score_start = score_start
         self.words, self.references, self.log, self.reverse = words, references, log, reverse
         self.max_length, self.width = max_length, width
         self.history, self.best, self.best_weights = [], None, None
@@ -134,6 +141,8 @@ class DevMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.start = time.time()
+        if self.score_start:
+            self.evaluate(0, None)
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
@@ -286,7 +295,7 @@ def training_batches(sources, targets, settings, backend):
 
 
 def train(model, train_pairs, monitor, settings, budget_seconds, verbose):
-    """Fits `model` on `(word, pronunciation)` pairs; returns `(seconds, steps)`."""
+    """Fits `model` on `(word, pronunciation)` pairs; returns `(seconds, steps, averaged)`."""
     sources = model.source_tokenizer.encode_batch([w for w, _ in train_pairs])
     targets = model.target_tokenizer.encode_batch([p for _, p in train_pairs])
     batches = training_batches(sources, targets, settings, keras.backend.backend())
@@ -294,7 +303,9 @@ def train(model, train_pairs, monitor, settings, budget_seconds, verbose):
     schedule = Schedule(float(settings["learning_rate"]), float(settings["final_lr_ratio"]),
                         monitor, budget_seconds=budget_seconds,
                         total_steps=epochs * len(batches))
-    callbacks = [monitor, schedule]
+    # The schedule's clock starts first, so that a dev evaluation of the
+    # starting weights (`DevMonitor(score_start=True)`) counts in the budget.
+    callbacks = [schedule, monitor]
     averager = None
     if settings["average_from"] is not None:
         averager = WeightAverage(schedule, float(settings["average_from"]),
@@ -519,7 +530,7 @@ def run_single(args, settings, preset, started):
         model = build_model(preset, settings, source_tok, target_tok)
     dev_words = splits["dev"][: int(settings["dev_words"])]
     monitor = DevMonitor(dev_words, [lexicon[w] for w in dev_words], max_length, width,
-                         reverse=bool(settings["reverse"]))
+                         reverse=bool(settings["reverse"]), score_start=init is not None)
     if settings["reverse"]:
         # Right to left: the model learns (and outputs) the phones reversed.
         train_pairs = [(w, g2p.reverse_phones(p)) for w, p in train_pairs]

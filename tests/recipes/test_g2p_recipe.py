@@ -478,6 +478,12 @@ def test_init_goes_on_training_from_a_finished_run_and_checks_it(tmp_path, capsy
                         load(more, compile=False).get_weights()):
         np.testing.assert_array_equal(old, new)
     assert record["test"]["greedy"]["wer"] == before["test"]["greedy"]["wer"]
+    # The starting weights are scored first (epoch 0) and compete for the best:
+    # unchanged, they stay it.
+    start = record["dev_history"][0]
+    assert start["epoch"] == 0 and start["step"] == 0
+    assert start["dev_wer"] == before["best_dev"]["dev_wer"]
+    assert record["best_dev"]["epoch"] == 0
     # Going on from the continued run adds up the chain's training.
     third = tmp_path / "third"
     assert main(base + ["--init", str(more), "--out", str(third)] + TINY) == 0
