@@ -262,7 +262,7 @@ def _score_members(args, settings, folders, members, prepared, loads, started, m
     loads["end"] = _load()
     _plot_members(members, dev, os.path.join(args.out, "dev_wer.png"))
     summary_keys = ("folder", "model", "parameters", "settings", "train_seconds",
-                    "train_steps", "best_dev", "averaged_dev", "test")
+                    "train_steps", "best_dev", "averaged_dev", "test", "init")
     record = {
         "task": "g2p-cmudict", "model": model, "ensemble": len(members),
         "parameters": sum(m["parameters"] for m in members),

@@ -383,6 +383,10 @@ def test_members_of_both_directions_rescore_and_finished_members_are_reused(tmp_
         member = json.loads((more / f"member-{index}" / "results.json").read_text())
         assert member["init"]["folder"] == str(out / f"member-{index}")
         assert member["settings"]["reverse"] == (index == 2)
+    # The ensemble's results.json says where each member went on from.
+    summaries = json.loads((more / "results.json").read_text())["members"]
+    assert [m["init"]["folder"] for m in summaries] == [str(out / "member-1"),
+                                                        str(out / "member-2")]
     args.init, args._splits = str(out), record["data"]["splits"]
     folder = str(more / "member-2")
     went_on = g2p_ensemble.member_command(args, "seq2seq_luong", 1, 0, folder, reverse=True)
