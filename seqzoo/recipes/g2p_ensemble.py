@@ -16,8 +16,9 @@ import numpy as np
 
 from seqzoo.errors import InputError
 from seqzoo.recipes import g2p
-from seqzoo.recipes.g2p_train import (_lengths, _load, _machine, _write_results, prepare,
-                                      score_test, settings_for, transcribe)
+from seqzoo.recipes.g2p_train import (_lengths, _load, _machine, _write_results,
+                                      check_same_data, prepare, read_run, score_test,
+                                      settings_for, transcribe)
 
 
 def rescore(members, words, candidates, width, max_length, batch_size=512):
@@ -148,7 +149,7 @@ def _member_settings(command):
 def _finished(folder, command, args):
     """Whether `folder` holds a finished member run of exactly this command."""
     try:
-        record = _read_member(folder)
+        record = read_run(folder)
     except InputError:
         return False
     return (record.get("settings") == json.loads(json.dumps(_member_settings(command)))
@@ -183,7 +184,7 @@ def run_ensemble(args, settings, presets, started):
           + (f"; budget {args.budget:g} min" if args.budget else ""), flush=True)
     folders = train_members(args, settings, presets)
     loads["end_of_training"] = _load()
-    members = [_read_member(folder) for folder in folders]
+    members = [read_run(folder) for folder in folders]
     return _score_members(args, settings, folders, members, (lexicon, splits, data), loads,
                           started, ",".join(presets), args.budget)
 
@@ -200,7 +201,7 @@ def combine_members(args, settings, folders, started):
     lexicon, splits, data = prepare(args, print)
     members = []
     for folder in folders:
-        member = _read_member(folder)
+        member = read_run(folder)
         if member.get("task") != "g2p-cmudict" or "ensemble" in member:
             raise InputError(f"{folder}/results.json: expected the results of one trained "
                              "model (an ensemble member or a single-model run); an "
@@ -214,31 +215,6 @@ def combine_members(args, settings, folders, started):
     return _score_members(args, settings, folders, members, (lexicon, splits, data), loads,
                           started, ",".join(m["model"] for m in members), None,
                           combined_from=[os.path.abspath(f) for f in folders])
-
-
-def check_same_data(name, record, data):
-    """Raises `InputError` (naming `name`) unless the run of `record` has this run's splits."""
-    if record.get("data", {}).get("splits") != data["splits"]:
-        raise InputError(f"{name}: trained on other data (splits "
-                         f"{record.get('data', {}).get('splits')}); this run's splits are "
-                         f"{data['splits']} (check --limit and --dictionary)")
-
-
-def _read_member(folder):
-    """The `results.json` of a finished run in `folder`, with `folder` added."""
-    path = os.path.join(folder, "results.json")
-    if not os.path.exists(os.path.join(folder, "model.keras")):
-        raise InputError(f"{folder}: expected a finished run with model.keras and results.json")
-    try:
-        with open(path) as f:
-            record = json.load(f)
-    except OSError as error:
-        raise InputError(f"{path}: cannot read the run's results ({error.strerror})") from None
-    except ValueError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(record, dict):
-        raise InputError(f"{path}: expected a JSON object of results")
-    return {**record, "folder": os.path.basename(os.path.normpath(folder))}
 
 
 def _score_members(args, settings, folders, members, prepared, loads, started, model, budget,

@@ -475,6 +475,31 @@ def _check_init(args, members):
                          "the run it starts from; choose another --out")
 
 
+def check_same_data(name, record, data):
+    """Raises `InputError` (naming `name`) unless the run of `record` has this run's splits."""
+    if record.get("data", {}).get("splits") != data["splits"]:
+        raise InputError(f"{name}: trained on other data (splits "
+                         f"{record.get('data', {}).get('splits')}); this run's splits are "
+                         f"{data['splits']} (check --limit and --dictionary)")
+
+
+def read_run(folder):
+    """The `results.json` of a finished run in `folder`, with `folder` added."""
+    path = os.path.join(folder, "results.json")
+    if not os.path.exists(os.path.join(folder, "model.keras")):
+        raise InputError(f"{folder}: expected a finished run with model.keras and results.json")
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the run's results ({error.strerror})") from None
+    except ValueError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: expected a JSON object of results")
+    return {**record, "folder": os.path.basename(os.path.normpath(folder))}
+
+
 def init_model(folder, settings, data, target_tokenizer):
     """The model of the finished run in `folder` to go on training, and a summary of that run.
 
@@ -482,9 +507,8 @@ def init_model(folder, settings, data, target_tokenizer):
     architecture (`ARCHITECTURE`) and the same phone vocabulary.
     """
     from seqzoo.models.registry import load
-    from seqzoo.recipes.g2p_ensemble import _read_member, check_same_data
 
-    record = _read_member(folder)
+    record = read_run(folder)
     check_same_data(f"--init {folder}", record, data)
     before = record.get("settings") or {}
     different = [f"{key}={before.get(key)!r} there, {settings[key]!r} here"

