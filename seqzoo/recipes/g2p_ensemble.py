@@ -173,6 +173,10 @@ def _relay(process, number, folder):
             if not line.lstrip().startswith(("W0000", "I0000", "E0000", "WARNING: All log",
                                              "[[{{node")):
                 print(f"[member {number}] {line}", end="", flush=True)
+    code = process.wait()
+    if code != 0:  # said at once: the other members may train for a long while yet
+        print(f"member {number} failed (exit {code}, see {folder}/log.txt); the others go on "
+              "and are reused when the command runs again", file=sys.stderr, flush=True)
 
 
 def run_ensemble(args, settings, presets, started):

@@ -258,8 +258,7 @@ class Schedule(keras.callbacks.Callback):
 def build_model(preset, settings, source_tokenizer, target_tokenizer):
     import seqzoo
 
-    if not preset.startswith("seq2seq_"):
-        raise InputError(f"expected a seq2seq preset (seqzoo list). Received: --model {preset}")
+    check_preset(preset)
     keras.utils.set_random_seed(settings["seed"])
     try:
         return seqzoo.create(preset, source_vocab_size=source_tokenizer.vocab_size,
@@ -399,7 +398,18 @@ def model_presets(args, settings):
     if len(presets) > members:
         raise InputError(f"--model names {len(presets)} presets for an ensemble of {members}; "
                          f"expected at most one per member (--set ensemble=N)")
+    for preset in presets:  # before any member starts training
+        check_preset(preset)
     return [presets[i % len(presets)] for i in range(members)]
+
+
+def check_preset(preset):
+    """Refuses a name that is not a `Seq2Seq` preset (the zoo's or one registered)."""
+    from seqzoo.models.registry import PRESETS
+
+    if PRESETS.get(preset, {}).get("class") != "Seq2Seq":
+        names = sorted(name for name, p in PRESETS.items() if p["class"] == "Seq2Seq")
+        raise InputError(f"expected a seq2seq preset, one of {names}. Received: --model {preset}")
 
 
 def run(args):

@@ -151,6 +151,9 @@ def test_bad_input_is_one_line_with_status_2(tmp_path, capsys):
     assert main(["recipe", "g2p", "--model", "lstm_lm", "--limit", "20", "--out",
                  str(tmp_path / "o")] + TINY) == 2
     assert "expected a seq2seq preset" in capsys.readouterr().err
+    assert main(["recipe", "g2p", "--model", "seq2seq_lstm", "--limit", "20", "--out",
+                 str(tmp_path / "o")] + TINY) == 2
+    assert "Received: --model seq2seq_lstm" in capsys.readouterr().err
     assert main(["recipe", "g2p", "--set", "units", "--out", str(tmp_path / "o")]) == 2
     assert not os.path.exists(tmp_path / "o" / "results.json")
 
@@ -302,14 +305,37 @@ def test_ensemble_recipe_end_to_end_on_a_slice(tmp_path, capsys):
         greedy, [lexicon[w] for w in splits["test"]])["wer"]
 
 
-def test_a_failing_member_is_named_with_its_log(tmp_path, capsys):
+def test_a_failing_member_is_named_with_its_log(tmp_path, capsys, monkeypatch):
+    import sys
+
     out = tmp_path / "run"
+    # A preset that is not seq2seq is refused before any member starts.
     status = main(["recipe", "g2p", "--limit", "20", "--set", "epochs=1", "--set", "ensemble=2",
                    "--model", "seq2seq_luong,lstm_lm", "--out", str(out)] + TINY)
     assert status == 2
     err = capsys.readouterr().err
+    assert "expected a seq2seq preset, one of ['seq2seq_" in err and "--model lstm_lm" in err
+    assert not (out / "member-1").exists() and not (out / "results.json").exists()
+    # A member that fails while running: member 2's real command, given a
+    # dictionary with a bad line; member 1 exits at once without a run.
+    bad = tmp_path / "bad.txt"
+    bad.write_text("READ  R EH1 D\nZOO\n")
+    command = g2p_ensemble.member_command
+
+    def failing(args, preset, index, *rest, **options):
+        if index == 0:
+            return [sys.executable, "-c", "pass"]
+        return command(args, preset, index, *rest, **options) + ["--dictionary", str(bad)]
+
+    monkeypatch.setattr(g2p_ensemble, "member_command", failing)
+    status = main(["recipe", "g2p", "--limit", "20", "--set", "epochs=1", "--set", "ensemble=2",
+                   "--out", str(out)] + TINY)
+    assert status == 2
+    err = capsys.readouterr().err
     assert "member 2 (exit 2, see" in err and "member-2/log.txt" in err
-    assert "expected a seq2seq preset" in (out / "member-2" / "log.txt").read_text()
+    assert "member 1 (" not in err and "member 1 failed" not in err
+    assert "member 2 failed (exit 2, see" in err  # said when it happens, too
+    assert f"{bad}:2: expected a word and its phones" in (out / "member-2" / "log.txt").read_text()
     assert not (out / "results.json").exists()
 
 
