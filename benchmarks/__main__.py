@@ -24,9 +24,9 @@ BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_OUT = "benchmarks/results/latest"
 
 
-def build_parser():
+def build_parser(prog="python -m benchmarks"):
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks",
+        prog=prog,
         description="Run seqzoo benchmark suites and write results.json and results.md.",
     )
     parser.add_argument(
@@ -76,8 +76,8 @@ def _select_backend(name):
     return keras.backend.backend()
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog="python -m benchmarks"):
+    args = build_parser(prog).parse_args(argv)
     names = args.suites or list(SUITES)
     unknown = [n for n in names if n not in SUITES]
     if unknown:

@@ -252,7 +252,7 @@ def run(args):
     print(f"training on {len(train_words)} words of {args.min_length}-{args.max_length} "
           f"letters from {directory}")
     tables, record, models = {}, {"models": {}}, {}
-    verbose = 2 if args.quiet else 1
+    verbose = args.verbose
     for name in names:
         print(f"\n== {name}: {args.epochs} epochs ==")
         coverage = args.coverage and name != "seq2seq_basic"

@@ -573,7 +573,7 @@ def run_single(args, settings, preset, started):
           f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())
           + (f"; budget {args.budget:g} min" if budget else ""))
     seconds, steps, averaged = train(model, train_pairs, monitor, settings, budget,
-                                     2 if args.quiet else 1)
+                                     args.verbose)
     loads["end_of_training"] = _load()
     best = monitor.best
     kept = (f"the {best['epoch']}" if best is averaged

@@ -3,13 +3,14 @@
 import os
 
 from seqzoo.errors import InputError
-from seqzoo.train_command import (
-    _fit,
-    _verbosity,
+from seqzoo.cli.common import load_seq2seq
+from seqzoo.cli.train import (
     add_common_arguments,
     check_output,
+    fit,
     resolve_settings,
     start_run,
+    verbosity,
 )
 
 FREEZE_PARTS = ("encoder", "embeddings", "decoder")
@@ -39,8 +40,7 @@ def _new_tokenizers(args, model, corpus):
             new if sides in ("target", "both") else None)
 
 
-def finetune(args):
-    from seqzoo.commands import _load_seq2seq
+def run(args):
     from seqzoo.training.data import read_corpus
     from seqzoo.training.finetune import swap_vocabulary
     from seqzoo.training.freezing import FreezeFor
@@ -60,7 +60,7 @@ def finetune(args):
     check_output(args.out, args.overwrite)
     if args.freeze_steps and not args.freeze:
         raise InputError("--freeze-steps needs --freeze encoder|embeddings|decoder")
-    model = _load_seq2seq(args.from_model)
+    model = load_seq2seq(args.from_model)
     corpus = read_corpus(args.train, "train")
     source, target = _new_tokenizers(args, model, corpus)
     new_model, report = swap_vocabulary(model, source, target, init=args.init)
@@ -73,7 +73,7 @@ def finetune(args):
     callbacks = [FreezeFor(freeze["steps"], freeze["parts"])] if freeze else []
     name = os.path.basename(os.path.normpath(args.from_model))
     trainer = Trainer(args.out, f"finetune of {name}", settings, None, args.train, args.dev,
-                      verbose=_verbosity(args), model=new_model, callbacks=callbacks,
+                      verbose=verbosity(args), model=new_model, callbacks=callbacks,
                       model_config=config, extra={"freeze": freeze} if freeze else None)
     start_run(trainer, args.overwrite)
     trainer.record["finetune"] = {
@@ -81,7 +81,7 @@ def finetune(args):
         "vocabulary": {side: {"kept": c.kept, "added": len(c.added),
                                "dropped": len(c.dropped)}
                        for side, c in report.changes.items()}}
-    return _fit(trainer)
+    return fit(trainer)
 
 
 def add_parser(commands):
@@ -107,4 +107,4 @@ def add_parser(commands):
                    help="keep this part unchanged for the first --freeze-steps steps")
     p.add_argument("--freeze-steps", type=int, default=0, metavar="N")
     add_common_arguments(p)
-    p.set_defaults(func=finetune)
+    return p

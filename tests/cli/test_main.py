@@ -36,3 +36,25 @@ def test_module_entry_point_runs():
     )
     assert result.returncode == 0
     assert result.stdout.strip() == f"seqzoo {__version__}"
+
+
+def test_bench_passes_every_argument_through(tmp_path, capsys):
+    # Options before the suite name, as `seqzoo bench --quick --out DIR` gives them.
+    assert main(["bench", "--tiny", "--out", str(tmp_path), "softmax"]) == 0
+    assert (tmp_path / "results.json").is_file()
+    capsys.readouterr()
+    assert main(["bench", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: seqzoo bench") and "--quick" in out and "--out" in out
+
+
+def test_every_command_has_help(capsys):
+    from seqzoo.cli import COMMANDS
+
+    for module in COMMANDS[:-1]:  # `bench --help` is the runner's, tested above
+        name = module.add_parser.__module__.rsplit(".", 1)[1]
+        name = {"listing": "list"}.get(name, name)
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0, name
+        assert capsys.readouterr().out.startswith(f"usage: seqzoo {name}"), name

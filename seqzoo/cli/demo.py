@@ -1,6 +1,8 @@
-"""Command-line options of the demos (kept free of heavy imports: `seqzoo --help` is quick)."""
+"""`seqzoo demo sort`: the letter-sorting demo (`seqzoo.demos.sort`)."""
 
 import os
+
+from seqzoo.cli.common import progress_verbosity
 
 MODELS = ("seq2seq_basic", "seq2seq_luong", "seq2seq_luong_feed", "seq2seq_bahdanau")
 DESCRIPTION = (
@@ -11,14 +13,14 @@ DESCRIPTION = (
 )
 
 
-def _run(args):
-    from seqzoo.demos.sort import run
+def run(args):
+    from seqzoo.demos.sort import run as run_sort
 
-    return run(args)
+    args.verbose = 2 if args.quiet else progress_verbosity()
+    return run_sort(args)
 
 
 def add_parser(commands):
-    """Adds `demo sort` to the `seqzoo` command's subparsers."""
     demo = commands.add_parser("demo", help="run a demo")
     demos = demo.add_subparsers(dest="demo", metavar="DEMO", required=True)
     p = demos.add_parser("sort", help="train a seq2seq model to sort the letters of words",
@@ -53,6 +55,6 @@ def add_parser(commands):
                    help="only write the data files (to --data-dir, default data/)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true",
-                   help="one line per epoch instead of a progress bar")
-    p.set_defaults(func=_run)
-    return p
+                   help="one line per epoch instead of a progress bar (also when the "
+                   "output is not a terminal)")
+    return demo

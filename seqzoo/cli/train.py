@@ -4,6 +4,7 @@ import json
 import os
 import sys
 
+from seqzoo.cli.common import progress_verbosity
 from seqzoo.errors import InputError
 
 # Options that are shortcuts for settings: (flag, setting, type, help).
@@ -90,11 +91,11 @@ def start_run(trainer, overwrite):
         json.dump(trainer.run_config(), f, indent=2)
 
 
-def _verbosity(args):
-    return 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
+def verbosity(args):
+    return 0 if args.quiet else progress_verbosity()
 
 
-def _fit(trainer):
+def fit(trainer):
     from seqzoo.training.trainer import TrainingError
 
     try:
@@ -134,7 +135,7 @@ def resume(args):
         if status in ("completed", "early stopped"):
             print(f"{out}: the run is already {status}; nothing to do")
             return 0
-    trainer = Trainer(out, preset, settings, overrides, train, dev, verbose=_verbosity(args),
+    trainer = Trainer(out, preset, settings, overrides, train, dev, verbose=verbosity(args),
                       model_config=model_config, extra={"freeze": freeze} if freeze else None)
     trainer.prepare(resume=True)
     checkpoint = trainer.restore()
@@ -146,10 +147,10 @@ def resume(args):
     st = trainer.state
     print(f"resuming {out} from {checkpoint or 'the start (no checkpoint yet)'}: epoch "
           f"{st['epoch'] + 1}, batch {st['batch']}, step {st['step']}")
-    return _fit(trainer)
+    return fit(trainer)
 
 
-def train(args):
+def run(args):
     from seqzoo.training.trainer import Trainer
 
     if args.resume:
@@ -163,7 +164,7 @@ def train(args):
     settings, overrides = resolve_settings(args)
     check_output(args.out, args.overwrite)
     trainer = Trainer(args.out, args.model, settings, overrides, args.train, args.dev,
-                      verbose=_verbosity(args))
+                      verbose=verbosity(args))
     start_run(trainer, args.overwrite)
     data = trainer.record["data"]
     print(f"{args.model}: {trainer.model.count_params():,} parameters; train {data['train']['pairs']} "
@@ -171,7 +172,7 @@ def train(args):
           + (f", dev {data['dev']['pairs']} pairs" if "dev" in data else "")
           + f"; vocabularies {trainer.source_tokenizer.vocab_size} / "
           f"{trainer.target_tokenizer.vocab_size}; {len(trainer.batches)} batches an epoch")
-    return _fit(trainer)
+    return fit(trainer)
 
 
 def settings_epilog():
@@ -209,4 +210,4 @@ def add_parser(commands):
     p.add_argument("--model", default="seq2seq_luong", help="a seq2seq preset (seqzoo list)")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR")
     add_common_arguments(p)
-    p.set_defaults(func=train)
+    return p
