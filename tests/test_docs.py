@@ -13,9 +13,11 @@ wrappers `time`, `nohup`, `exec`, `taskset -c CPUS` and `timeout SECONDS`.
 A command that then runs `seqzoo` (or `.venv/bin/seqzoo`, `python -m seqzoo`)
 is parsed by `seqzoo.cli.build_parser()`; `seqzoo bench ARGS` and
 `python -m benchmarks ARGS` by `benchmarks.__main__.build_parser()`, which is
-what `seqzoo bench` hands its arguments to. No line is skipped for holding a
-placeholder: placeholders in the pages (`DIR`, `...`) are values argparse
-accepts.
+what `seqzoo bench` hands its arguments to. An inline span without options
+names a command in prose (`seqzoo eval`, `seqzoo demo sort`): it is parsed
+with `--help` added, which checks that the command exists without asking for
+its required options. No line is skipped for holding a placeholder:
+placeholders in the pages (`DIR`, `...`) are values argparse accepts.
 """
 
 import contextlib
@@ -91,6 +93,7 @@ ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 def _commands(line):
     """The simple commands of one shell line, as argument lists."""
+    line = re.sub(r"(^|\s)\d+(?=[<>])", r"\1", line)  # the file descriptor of `2>`
     lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     tokens = list(lexer)  # `#` starts a comment, as in the shell
@@ -102,8 +105,6 @@ def _commands(line):
             commands.append(current)
             current = []
         elif token and set(token) <= set("<>&"):  # a redirection and its target
-            if current and current[-1].isdigit():
-                current.pop()  # the file descriptor of `2>`
             index += 1
         else:
             current.append(token)
@@ -145,7 +146,10 @@ def _shown_commands():
         for match in re.finditer(r"`(seqzoo [^`]+)`", prose):
             number = prose.count("\n", 0, match.start()) + 1
             text = " ".join(match.group(1).split())
-            found.append((_name(page), number, text, "seqzoo", shlex.split(text)[1:]))
+            argv = shlex.split(text)[1:]
+            if not any(arg.startswith("-") for arg in argv):
+                argv.append("--help")  # a command named in prose, e.g. `seqzoo eval`: it exists
+            found.append((_name(page), number, text, "seqzoo", argv))
     return [
         pytest.param(page, number, line, program, argv, id=f"{page}:{number}:{' '.join(argv)[:60]}")
         for page, number, line, program, argv in found
@@ -250,11 +254,26 @@ def test_the_pages_have_relative_links():
     assert len(LINKS) > 20
 
 
+def _anchors(page):
+    """The anchors GitHub gives the headings of a Markdown page."""
+    _, prose = _blocks_and_prose(page.read_text(encoding="utf-8"))
+    anchors, seen = set(), {}
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*$", prose, flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
 @pytest.mark.parametrize("page, number, target", LINKS)
 def test_relative_link_points_to_a_file_or_folder(page, number, target):
-    path = (page.parent / target.split("#")[0]).resolve()
-    assert path.exists(), f"{_name(page)}:{number}: {target} -> {path} does not exist"
-    assert ROOT in path.parents or path == ROOT, f"{_name(page)}:{number}: {target} leaves the repository"
+    where = f"{_name(page)}:{number}: {target}"
+    file, _, anchor = target.partition("#")
+    path = (page.parent / file).resolve()
+    assert path.exists(), f"{where} -> {path} does not exist"
+    assert ROOT in path.parents or path == ROOT, f"{where} leaves the repository"
+    if anchor and path.suffix == ".md":
+        assert anchor in _anchors(path), f"{where}: no heading with that anchor in {path.name}"
 
 
 def test_readme_is_a_front_page():
