@@ -1,4 +1,4 @@
-"""The documentation matches the code: presets, command lines, links, length.
+"""The documentation matches the code: presets, command lines, links, named files, length.
 
 Pages: README.md, benchmarks/README.md and docs/**/*.md. Nothing here trains
 a model.
@@ -18,6 +18,11 @@ names a command in prose (`seqzoo eval`, `seqzoo demo sort`): it is parsed
 with `--help` added, which checks that the command exists without asking for
 its required options. No line is skipped for holding a placeholder:
 placeholders in the pages (`DIR`, `...`) are values argparse accepts.
+
+Relative links must point into the repository, to a file or folder that
+exists (and, for `page.md#anchor`, to a heading of that page); code spans
+naming a repository file or folder (`tests/...py`, `benchmarks/...sh`,
+`docs/results/`) must name one that exists.
 """
 
 import contextlib
@@ -279,3 +284,24 @@ def test_relative_link_points_to_a_file_or_folder(page, number, target):
 def test_readme_is_a_front_page():
     lines = README.read_text(encoding="utf-8").splitlines()
     assert len(lines) <= MAX_README_LINES, f"README.md has {len(lines)} lines"
+
+
+def _named_paths():
+    """Repository files and folders named in code spans, e.g. `tests/cli/test_train.py`."""
+    named = []
+    for page in _pages():
+        _, prose = _blocks_and_prose(page.read_text(encoding="utf-8"))
+        pattern = r"`((?:tests|seqzoo|benchmarks|data|docs)/[^`\s]*(?:/|\.(?:py|sh|md|txt|json|png)))`"
+        for match in re.finditer(pattern, prose):
+            if re.search(r"[A-Z]{3,}", match.group(1)):
+                continue  # a placeholder such as gpu-BACKEND
+            number = prose.count("\n", 0, match.start()) + 1
+            named.append(pytest.param(page, number, match.group(1),
+                                      id=f"{_name(page)}:{number}:{match.group(1)}"))
+    return named
+
+
+@pytest.mark.parametrize("page, number, path", _named_paths())
+def test_named_repository_path_exists(page, number, path):
+    matches = list(ROOT.glob(path.rstrip("/"))) if "*" in path else [ROOT / path]
+    assert matches and all(p.exists() for p in matches), f"{_name(page)}:{number}: {path} does not exist"
