@@ -12,7 +12,12 @@ SHORTCUTS = (
     ("--epochs", "epochs", int, "number of epochs (default 10)"),
     ("--batch-size", "batch_size", int, "sequences per batch (default 64)"),
     ("--learning-rate", "learning_rate", float, "Adam learning rate (default 1e-3)"),
-    ("--schedule", "schedule", str, "constant | exponential | warmup | plateau"),
+    ("--schedule", "schedule", str, "constant | exponential | warmup | plateau | cosine (over "
+     "the steps, or over --budget)"),
+    ("--budget", "budget_minutes", float, "stop training after MINUTES of wall-clock time, dev "
+     "evaluations included"),
+    ("--average-from", "average_from", float, "average the weights every average_every steps "
+     "from this share of training on (e.g. 0.8); kept if better on dev"),
     ("--clipnorm", "clipnorm", float, "clip gradients by global norm (default 5.0)"),
     ("--clipvalue", "clipvalue", float, "clip gradients by value instead (sets clipnorm off)"),
     ("--tokenizer", "tokenizer", str, "char | word | sentencepiece (default char)"),
@@ -194,7 +199,8 @@ def add_common_arguments(p):
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     for flag, key, kind, text in SHORTCUTS:
-        p.add_argument(flag, dest=key, type=kind, help=text, metavar=kind.__name__.upper())
+        metavar = "MINUTES" if key == "budget_minutes" else kind.__name__.upper()
+        p.add_argument(flag, dest=key, type=kind, help=text, metavar=metavar)
     p.add_argument("--early-stopping", action="store_true",
                    help="stop when --monitor has not improved for --patience epochs")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")

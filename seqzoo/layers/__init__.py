@@ -1,10 +1,12 @@
-"""Layers shared by the zoo's models: embedding, masking, RNN stacks, bridges, attention, decoders."""
+"""Layers shared by the zoo's models: embedding, masking, RNN stacks, bridges, attention,
+decoders (with the schedules of scheduled sampling)."""
 
 from seqzoo.layers.attention import BahdanauAttention, BaseAttention, LuongAttention
 from seqzoo.layers.bridge import Bridge
 from seqzoo.layers.decoder import RNNDecoder
 from seqzoo.layers.embedding import TokenEmbedding
 from seqzoo.layers.rnn import RNNStack
+from seqzoo.layers.scheduled_sampling import SCHEDULES, sampling_probability
 from seqzoo.layers.masking import (
     lengths_from_ids,
     mask_from_ids,
@@ -12,6 +14,7 @@ from seqzoo.layers.masking import (
 )
 
 __all__ = [
+    "SCHEDULES",
     "BahdanauAttention",
     "BaseAttention",
     "Bridge",
@@ -21,5 +24,6 @@ __all__ = [
     "TokenEmbedding",
     "lengths_from_ids",
     "mask_from_ids",
+    "sampling_probability",
     "sequence_mask",
 ]

@@ -22,7 +22,7 @@ from seqzoo.models.base import (
     serialize_tokenizer,
 )
 from seqzoo.text.specials import BOS_ID, PAD_ID
-from seqzoo.training.scheduled_sampling import check_schedule, sampling_probability
+from seqzoo.layers.scheduled_sampling import check_schedule, sampling_probability
 
 SOURCE_LENGTH_MULTIPLE = 8
 
@@ -63,7 +63,7 @@ class Seq2Seq(SampledTraining, ZooModel):
         tie_embeddings: share the target embedding with the output layer.
         num_sampled: train with sampled softmax over this many candidates.
         scheduled_sampling: `None` (teacher forcing) or a schedule of
-            `seqzoo.training.sampling_probability` (`"linear"`,
+            `seqzoo.layers.sampling_probability` (`"linear"`,
             `"exponential"`, `"inverse_sigmoid"`): in training the decoder
             then steps through time and, with a probability that grows with
             the training step (counted by the model's `sampling_step`

@@ -7,11 +7,12 @@ key, where it came from and what is expected.
 """
 
 import json
+import math
 import os
 
 from seqzoo.errors import InputError
 
-SCHEDULES = ("constant", "exponential", "warmup", "plateau")
+SCHEDULES = ("constant", "exponential", "warmup", "plateau", "cosine")
 TOKENIZERS = ("char", "word", "sentencepiece")
 
 DEFAULTS = {
@@ -38,6 +39,13 @@ DEFAULTS = {
     "min_learning_rate": 1e-6,
     "clipnorm": 5.0,
     "clipvalue": None,
+    # cosine: decay to final_lr_ratio of the rate over the steps, or over the budget
+    "final_lr_ratio": 0.02,
+    # a wall-clock budget for training, dev evaluations included (minutes)
+    "budget_minutes": None,
+    # the mean of the weights every average_every steps from this share of training on
+    "average_from": None,
+    "average_every": 200,
     # evaluation, early stopping, checkpoints
     "monitor": "dev_loss",
     "early_stopping": False,
@@ -61,6 +69,8 @@ _TYPES = {
     "decay_rate": ("float",), "decay_steps": ("int", 1), "warmup_steps": ("int", 0),
     "plateau_factor": ("float",), "plateau_patience": ("int", 0),
     "min_learning_rate": ("float",), "clipnorm": ("opt-float",), "clipvalue": ("opt-float",),
+    "final_lr_ratio": ("fraction",), "budget_minutes": ("opt-float",),
+    "average_from": ("opt-fraction",), "average_every": ("int", 1),
     "monitor": ("str",), "early_stopping": ("bool",), "patience": ("int", 0),
     "restore_best": ("bool",), "dev_decode": ("int", 0), "checkpoint_every": ("int", 0),
     "keep_checkpoints": ("int", 1), "tensorboard": ("bool",), "seed": ("int", 0),
@@ -114,24 +124,37 @@ def read_config_file(path):
     return flat
 
 
-def _check(key, value, where):
-    kind, *extra = _TYPES[key]
+def check_value(key, value, where, types=None):
+    """`value` checked against the type of `key` in `types` (default: the run settings').
+
+    Types: `("int", minimum)`, `("float",)` (finite and positive),
+    `("fraction",)` (`0 <= x < 1`), `("bool",)`, `("str",)`,
+    `("choice", options)`; an `"opt-"` prefix also admits `None`.
+
+    Raises:
+        InputError: naming `where`, the key, the value and what was expected.
+    """
+    kind, *extra = (types or _TYPES)[key]
     if value is None and kind.startswith("opt-"):
         return value
     kind = kind.removeprefix("opt-")
     ok = {
         "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= extra[0],
-        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+        "float": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                            and math.isfinite(v) and v > 0),
+        "fraction": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                               and 0 <= v < 1),
         "bool": lambda v: isinstance(v, bool),
         "str": lambda v: isinstance(v, str),
         "choice": lambda v: v in extra[0],
     }[kind](value)
     if not ok:
         expected = {"int": lambda: f"an integer >= {extra[0]}",
-                    "float": lambda: "a positive number", "bool": lambda: "true or false",
+                    "float": lambda: "a finite positive number",
+                    "fraction": lambda: "a number in [0, 1)", "bool": lambda: "true or false",
                     "str": lambda: "a string", "choice": lambda: f"one of {list(extra[0])}"}[kind]()
         raise InputError(f"{where}: {key}={value!r}; expected {expected}")
-    return float(value) if kind == "float" else value
+    return float(value) if kind in ("float", "fraction") else value
 
 
 def resolve(sources, model_arguments=None):
@@ -157,7 +180,7 @@ def resolve(sources, model_arguments=None):
                                      f"of {sorted(model_arguments)}")
                 overrides[name] = value
             elif key in DEFAULTS:
-                settings[key] = _check(key, value, where)
+                settings[key] = check_value(key, value, where)
             else:
                 raise InputError(f"{where}: unknown setting {key!r}; expected one of "
                                  f"{sorted(DEFAULTS)} or model.<argument>")

@@ -1,4 +1,11 @@
-"""`Trainer`: trains a seq2seq preset on parallel files into a run folder.
+"""`Trainer`: the one training loop of seqzoo.
+
+`seqzoo train`, `seqzoo finetune`, the letter-sorting demo and the G2P
+recipe all train through it. It trains either a seq2seq preset on parallel
+files into a run folder (`Trainer(out, preset, settings, ...)`, then
+`prepare()` and `fit()`), or a compiled model on batches already in memory
+(`Trainer.for_model(model, batches, ...)`, then `fit()`), with the same
+loop, callbacks, NaN stop, budget, schedules and weight averaging.
 
 A run folder holds:
 
@@ -25,17 +32,27 @@ import time
 import keras
 import numpy as np
 
+import seqzoo
 from seqzoo.data import pad_sequences
 from seqzoo.errors import InputError, SeqzooError
 from seqzoo.io import atomic_write
+from seqzoo.models import Seq2Seq
+from seqzoo.models.base import save_model
+from seqzoo.models.registry import PRESETS
 from seqzoo.training import data as run_data
+from seqzoo.training.callbacks import (
+    CosineSchedule,
+    WallClockBudget,
+    WeightAveraging,
+    learning_rate_of,
+)
 from seqzoo.training.checkpoints import (
     CheckpointManager,
     restore_checkpoint,
     restore_model_weights,
 )
-from seqzoo.training.config import LOWER_IS_BETTER
-from seqzoo.training.distribute import distribution_scope
+from seqzoo.training.config import LOWER_IS_BETTER, resolve
+from seqzoo.training.distribute import Distribution, distribution_scope
 
 DECODE_BATCH = 64
 
@@ -62,16 +79,11 @@ def build_optimizer(settings, total_steps):
     return keras.optimizers.Adam(learning_rate=lr, **clip)
 
 
-def current_learning_rate(optimizer):
-    lr = optimizer.learning_rate
-    return float(keras.ops.convert_to_numpy(lr))
-
-
 class Trainer:
-    """Trains a seq2seq preset; see the module docstring for the run folder.
+    """Trains a seq2seq preset into a run folder, or a model in memory (`for_model`).
 
     Args:
-        out: the run folder.
+        out: the run folder (`None` for `for_model`: no files).
         preset: a seq2seq preset name (`seqzoo list`).
         settings: resolved settings (`seqzoo.training.config.resolve`).
         model_overrides: preset arguments to override.
@@ -83,18 +95,21 @@ class Trainer:
             for fine-tuning; `preset` then only names the run.
         model: start from this model's weights and tokenizers (fine-tuning);
             it must match `model_config`.
-        callbacks: `keras.callbacks.Callback`s (e.g. `FreezeFor`); they get
-            `on_train_begin`, `on_train_batch_begin/end` (with the batch index
-            in the epoch) and `on_train_end`.
+        callbacks: `keras.callbacks.Callback`s (e.g. `FreezeFor`,
+            `DevMonitor`); they get `on_train_begin`, `on_epoch_begin`,
+            `on_train_batch_begin/end` (with the batch index in the epoch),
+            `on_epoch_end` (logs: the epoch's mean `loss`) and
+            `on_train_end`; one that sets `model.stop_training` stops the run
+            after that batch.
     """
 
     def __init__(self, out, preset, settings, model_overrides=None, train=None, dev=None,
                  verbose=1, model=None, callbacks=(), model_config=None, extra=None):
-        self.out = os.fspath(out)
+        self.out = None if out is None else os.fspath(out)
         self.preset = preset
         self.settings = settings
         self.model_overrides = dict(model_overrides or {})
-        self.train_paths = [os.path.abspath(p) for p in train]
+        self.train_paths = [os.path.abspath(p) for p in train or ()]
         self.dev_paths = [os.path.abspath(p) for p in dev] if dev else None
         self.verbose = verbose
         self.start_model = model
@@ -102,7 +117,7 @@ class Trainer:
         self.extra = dict(extra or {})
         self.callbacks = list(callbacks)
         self.log = print if verbose else (lambda *a, **k: None)
-        self.tokenizer_dir = os.path.join(self.out, "tokenizers")
+        self.tokenizer_dir = None if out is None else os.path.join(self.out, "tokenizers")
         self.checkpoints = None
         self.state = {"epoch": 0, "batch": 0, "step": 0, "history": [], "best": None,
                       "bad_epochs": 0, "plateau_wait": 0, "seconds": 0.0}
@@ -110,6 +125,31 @@ class Trainer:
         self._writer = None
         self._scope = contextlib.ExitStack()
         self.distribution = None
+        self.dev = None
+        self.budget = self.schedule = self.averager = None
+        self.averaged = None
+
+    @classmethod
+    def for_model(cls, model, batches, settings=None, callbacks=(), verbose=1):
+        """The loop alone, on data in memory: no run folder, no checkpoints.
+
+        Args:
+            model: a compiled Keras model (its optimizer and loss are used).
+            batches: `len(batches)` batches `(x, y)` by index, with
+                `set_epoch(epoch)` to reshuffle (`seqzoo.data.BucketedBatches`).
+            settings: run settings (`seqzoo.training.config.resolve`); the
+                loop uses `epochs`, `seed`, and the optional `schedule="cosine"`,
+                `budget_minutes` and `average_from`.
+            callbacks, verbose: as for `Trainer`.
+        """
+        settings = settings or resolve([])[0]
+        trainer = cls(None, model.name, settings, verbose=verbose, callbacks=callbacks)
+        trainer.model, trainer.batches = model, batches
+        trainer.source_tokenizer = getattr(model, "source_tokenizer", None)
+        trainer.target_tokenizer = getattr(model, "target_tokenizer", None)
+        trainer.distribution = Distribution("none")
+        trainer.total_steps = settings["epochs"] * len(batches)
+        return trainer
 
     # -- set-up ---------------------------------------------------------------
 
@@ -172,10 +212,6 @@ class Trainer:
         self._open_tensorboard()
 
     def _build_model(self):
-        import seqzoo
-        from seqzoo.models import Seq2Seq
-        from seqzoo.models.registry import PRESETS
-
         if self.model_config is not None:
             model = Seq2Seq.from_config({**self.model_config,
                                          "source_tokenizer": self.source_tokenizer,
@@ -225,41 +261,101 @@ class Trainer:
         s, st = self.settings, self.state
         start = time.time() - st["seconds"]
         self.model.optimizer.build(self.model.trainable_variables)
-        for callback in self.callbacks:
+        self.model.stop_training = False
+        callbacks = self._schedule_callbacks() + self.callbacks
+        for callback in callbacks:
             callback.set_model(self.model)
             callback.on_train_begin()
         self._open_tensorboard()
-        stopped_early = False
-        while st["epoch"] < s["epochs"] and not stopped_early:
+        stopped_early = out_of_time = False
+        while st["epoch"] < s["epochs"] and not (stopped_early or out_of_time):
             epoch_start = time.time()
-            logs = self._train_epoch(start)
+            for callback in callbacks:
+                callback.on_epoch_begin(st["epoch"])
+            logs = self._train_epoch(start, callbacks)
             st["epoch"] += 1
             st["batch"] = 0
             entry = {"epoch": st["epoch"], "step": st["step"],
-                     "learning_rate": current_learning_rate(self.model.optimizer), **logs}
+                     "learning_rate": learning_rate_of(self.model.optimizer), **logs}
             if self.dev is not None:
+                eval_start = time.time()
                 entry.update(self.evaluate_dev())
+                self._eval_seconds = time.time() - eval_start
             entry["seconds"] = round(time.time() - epoch_start, 2)
             st["history"].append(entry)
             self._epoch_summary(entry)
             stopped_early = self._after_epoch(entry)
+            for callback in callbacks:
+                callback.on_epoch_end(st["epoch"] - 1, {"loss": logs.get("train_loss"), **entry})
+            out_of_time = bool(self.model.stop_training)
             st["seconds"] = time.time() - start
             self._save_checkpoint()
             self._write_record("running")
+        self._keep_best_or_average()
+        if self.out is not None:
+            save_model(self.model, os.path.join(self.out, "model.keras"))
+        self._write_record("early stopped" if stopped_early
+                           else "budget spent" if out_of_time and st["epoch"] < s["epochs"]
+                           else "completed")
+        for callback in callbacks:
+            callback.on_train_end()
+        return st["history"]
+
+    def _schedule_callbacks(self):
+        """The budget, cosine schedule and weight averaging the settings ask for."""
+        s = self.settings
+        callbacks = []
+        self._eval_seconds = 0.0
+        if s["budget_minutes"] is not None:
+            self.budget = WallClockBudget(60 * s["budget_minutes"],
+                                          reserve=lambda: self._eval_seconds,
+                                          elapsed=self.state["seconds"])
+            callbacks.append(self.budget)
+        if s["schedule"] == "cosine":
+            self.schedule = CosineSchedule(s["learning_rate"], s["final_lr_ratio"],
+                                           total_steps=None if self.budget else self.total_steps,
+                                           budget=self.budget)
+            callbacks.append(self.schedule)
+        if s["average_from"] is not None:
+            progress = (self.schedule.progress if self.schedule else self.budget.progress
+                        if self.budget else lambda: self.state["step"] / max(self.total_steps, 1))
+            self.averager = WeightAveraging(progress, s["average_from"], s["average_every"])
+            callbacks.append(self.averager)
+        return callbacks
+
+    def _keep_best_or_average(self):
+        """Ends on the best weights on dev (`restore_best`), or on their average if better.
+
+        Without a dev set the average of the snapshots (`average_from`) is
+        kept; with one, it is scored like an epoch and kept if it beats the
+        best epoch on the monitored metric.
+        """
+        s, st = self.settings, self.state
         best = st["best"]
         if best is not None and s["restore_best"] and best["step"] != st["step"]:
             restore_model_weights(self.checkpoints.path(best["step"]), self.model)
             self.log(f"restored the best weights (epoch {best['epoch']}, "
                      f"{s['monitor']}={best['value']:.4f})")
-        from seqzoo.models.base import save_model
+        if self.averager is None or not self.averager.count:
+            return
+        kept = self.model.get_weights()
+        self.model.set_weights(self.averager.average())
+        name = f"average of {self.averager.count} snapshots"
+        if self.dev is None:
+            self.averaged = {"snapshots": self.averager.count}
+            self.log(f"kept the {name}")
+            return
+        value = self.evaluate_dev()[s["monitor"]]
+        self.averaged = {"snapshots": self.averager.count, "value": value}
+        lower = s["monitor"] in LOWER_IS_BETTER
+        if best is None or (value < best["value"] if lower else value > best["value"]):
+            self.averaged["kept"] = True
+            self.log(f"kept the {name} ({s['monitor']}={value:.4f})")
+        else:
+            self.model.set_weights(kept)
+            self.log(f"the {name} ({s['monitor']}={value:.4f}) did not beat the best epoch")
 
-        save_model(self.model, os.path.join(self.out, "model.keras"))
-        self._write_record("early stopped" if stopped_early else "completed")
-        for callback in self.callbacks:
-            callback.on_train_end()
-        return st["history"]
-
-    def _train_epoch(self, start):
+    def _train_epoch(self, start, callbacks):
         s, st = self.settings, self.state
         self.batches.set_epoch(st["epoch"])
         n = len(self.batches)
@@ -270,7 +366,7 @@ class Trainer:
         sums = {"loss": 0.0, "token_accuracy": 0.0, "weight": 0}
         for index in range(st["batch"], n):
             x, y = self.batches[index]
-            for callback in self.callbacks:
+            for callback in callbacks:
                 callback.on_train_batch_begin(index)
             logs = self.distribution.train_on_batch(self.model, x, y)
             loss = float(logs["loss"])
@@ -287,19 +383,21 @@ class Trainer:
             running["perplexity"] = math.exp(min(running["loss"], 50.0))
             bar.update(index + 1, list(running.items()))
             self._summary("train", {"loss": loss}, st["step"])
-            for callback in self.callbacks:
+            for callback in callbacks:
                 callback.on_train_batch_end(index, logs)
             every = s["checkpoint_every"]
             if every and st["step"] % every == 0 and index + 1 < n:
                 st["seconds"] = time.time() - start
                 self._save_checkpoint()
+            if self.model.stop_training:
+                break
         if sums["weight"] == 0:  # resumed exactly at an epoch's end
             return {}
         return {f"train_{k}": round(v, 6) for k, v in running.items()}
 
     def _stop_on_nan(self, loss):
         st = self.state
-        latest = self.checkpoints.latest()
+        latest = self.checkpoints.latest() if self.checkpoints else None
         kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written"
         self._write_record(f"stopped: loss {loss} at step {st['step'] + 1}")
         raise TrainingError(
@@ -337,6 +435,8 @@ class Trainer:
         return False
 
     def _save_checkpoint(self):
+        if self.checkpoints is None:
+            return
         best = self.state["best"]
         self.checkpoints.save(self.state["step"], self.model, self.model.optimizer,
                               self.state, best_step=best["step"] if best else None)
@@ -387,15 +487,16 @@ class Trainer:
               f"{entry['seconds']:.0f} s): " + ", ".join(parts), flush=True)
 
     def _write_record(self, status):
-        from seqzoo import __version__
-
+        if self.out is None:
+            return
         st = self.state
         record = {
             "status": status, "preset": self.preset, "model_overrides": self.model_overrides,
             "settings": self.settings, **self.record, "steps": st["step"],
             "epochs_done": st["epoch"], "seconds": round(st["seconds"], 1), "best": st["best"],
             "history": st["history"], "backend": keras.backend.backend(),
-            "versions": {"seqzoo": __version__, "keras": keras.__version__},
+            "averaged": self.averaged,
+            "versions": {"seqzoo": seqzoo.__version__, "keras": keras.__version__},
         }
         with atomic_write(os.path.join(self.out, "run.json")) as f:
             json.dump(record, f, indent=2)
@@ -420,7 +521,7 @@ class Trainer:
                 self._tf.summary.scalar(f"{prefix}/{key.removeprefix('dev_')}", value, step=step)
             if prefix == "train":
                 self._tf.summary.scalar("train/learning_rate",
-                                        current_learning_rate(self.model.optimizer), step=step)
+                                        learning_rate_of(self.model.optimizer), step=step)
 
     def _close_tensorboard(self):
         if self._writer is not None:

@@ -186,7 +186,7 @@ def test_scheduled_sampling_at_one_feeds_the_models_own_predictions(variant):
 
 @pytest.mark.parametrize("schedule", ["linear", "exponential", "inverse_sigmoid"])
 def test_sampling_schedules_grow_from_zero_to_the_ceiling(schedule):
-    from seqzoo.training import sampling_probability
+    from seqzoo.layers import sampling_probability
 
     values = [float(_np(sampling_probability(schedule, s, 100, 0.4))) for s in (0, 50, 100, 5000)]
     assert values[0] == pytest.approx(0.0, abs=0.01)

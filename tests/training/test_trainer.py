@@ -213,7 +213,7 @@ def test_schedules_and_clipping():
 
 @pytest.mark.parametrize("values, message", [
     ({"epochs": 0}, "test: epochs=0; expected an integer >= 1"),
-    ({"schedule": "cosine"}, "schedule='cosine'; expected one of"),
+    ({"schedule": "cyclic"}, "schedule='cyclic'; expected one of"),
     ({"learning_rate": "fast"}, "learning_rate='fast'; expected a positive number"),
     ({"bogus": 1}, "unknown setting 'bogus'"),
     ({"monitor": "dev_speed"}, "monitor='dev_speed'"),

@@ -1,0 +1,193 @@
+"""Callbacks of the trainer: a wall-clock budget, a cosine schedule, weight averaging, a dev monitor.
+
+They follow `keras.callbacks.Callback`, so they also work in `model.fit`.
+`Trainer` calls `on_train_begin`, `on_epoch_begin`, `on_train_batch_begin`,
+`on_train_batch_end`, `on_epoch_end` (with the epoch's mean training loss)
+and `on_train_end`, and stops when a callback sets `model.stop_training`.
+"""
+
+import math
+import time
+
+import keras
+import numpy as np
+
+
+def learning_rate_of(optimizer):
+    """The optimizer's current learning rate as a float (schedules included)."""
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+class WallClockBudget(keras.callbacks.Callback):
+    """Stops training in time for a budget of `seconds`, evaluations included.
+
+    Training stops after the first batch at which the time left would not
+    fit `reserve()` seconds more (e.g. the last dev evaluation's time, so the
+    one that follows the stop still ends within the budget).
+
+    Args:
+        seconds: the budget, `> 0`.
+        reserve: a function giving the seconds to keep in hand.
+        elapsed: seconds already spent (a resumed run).
+        clock: the time function (tests pass a fake one).
+    """
+
+    def __init__(self, seconds, reserve=lambda: 0.0, elapsed=0.0, clock=time.time):
+        super().__init__()
+        if not seconds > 0:
+            raise ValueError(f"Expected a budget > 0 seconds. Received: seconds={seconds!r}")
+        self.seconds, self.reserve, self.elapsed, self.clock = seconds, reserve, elapsed, clock
+        self.start = None
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock() - self.elapsed
+
+    def used(self):
+        """Seconds spent since training began (with `elapsed`)."""
+        return self.elapsed if self.start is None else self.clock() - self.start
+
+    def progress(self):
+        """The share of the budget spent, in `[0, 1]`."""
+        return min(1.0, self.used() / self.seconds)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.used() + 1.2 * self.reserve() + 1.0 >= self.seconds:
+            self.model.stop_training = True
+
+
+class CosineSchedule(keras.callbacks.Callback):
+    """Cosine decay of the learning rate from `learning_rate` to `final_ratio` of it.
+
+    The decay follows the training steps (`total_steps`, counted by the
+    optimizer's iterations, so a resumed run goes on where it was) or, with
+    `budget`, the share of a `WallClockBudget` spent: then the schedule ends
+    when the budget does, on any machine. The optimizer's learning rate must
+    be a plain value (not a Keras schedule); it is set every `every` steps.
+    """
+
+    def __init__(self, learning_rate, final_ratio=0.02, total_steps=None, budget=None, every=10):
+        super().__init__()
+        if (total_steps is None) == (budget is None):
+            raise ValueError("Expected one of total_steps and budget. Received: "
+                             f"total_steps={total_steps!r}, budget={budget!r}")
+        self.base, self.final = float(learning_rate), float(learning_rate) * final_ratio
+        self.total_steps, self.budget, self.every = total_steps, budget, every
+
+    def step(self):
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def progress(self):
+        """The share of the schedule done, in `[0, 1]`."""
+        if self.budget is not None:
+            return self.budget.progress()
+        return min(1.0, self.step() / max(self.total_steps, 1))
+
+    def rate(self):
+        """The cosine-decayed learning rate at the current progress."""
+        return self.final + 0.5 * (self.base - self.final) * (1 + math.cos(math.pi * self.progress()))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.step() % self.every == 0:
+            self.model.optimizer.learning_rate = self.rate()
+
+
+class WeightAveraging(keras.callbacks.Callback):
+    """The mean of the weights taken every `every` steps once `progress()` reaches `start`.
+
+    Averaging the snapshots of the decaying end of training (as in
+    stochastic weight averaging and checkpoint averaging) gives weights that
+    generalize better than any single snapshot.
+
+    Args:
+        progress: a function giving the share of training done, in `[0, 1]`
+            (e.g. `CosineSchedule.progress` or `WallClockBudget.progress`).
+        start: the share from which snapshots are taken, in `[0, 1)`.
+        every: steps between snapshots.
+    """
+
+    def __init__(self, progress, start, every=200):
+        super().__init__()
+        if not 0 <= start < 1:
+            raise ValueError(f"Expected 0 <= start < 1. Received: start={start!r}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"Expected a positive integer. Received: every={every!r}")
+        self.progress, self.start, self.every = progress, start, every
+        self.total, self.count, self._step = None, 0, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self.every or self.progress() < self.start:
+            return
+        weights = self.model.get_weights()
+        if self.total is None:
+            self.total = [np.array(w, dtype="float64") for w in weights]
+        else:
+            for t, w in zip(self.total, weights):
+                t += w
+        self.count += 1
+
+    def average(self):
+        """The mean of the snapshots (each in its weight's dtype), or `None` before the first."""
+        if not self.count:
+            return None
+        return [(t / self.count).astype(w.dtype)
+                for t, w in zip(self.total, self.model.get_weights())]
+
+
+class DevMonitor(keras.callbacks.Callback):
+    """Scores the model on dev after each epoch and keeps the best weights.
+
+    Args:
+        evaluate: `evaluate(model) -> {metric: value}`, e.g. the error
+            rates of decoding dev inputs.
+        key: the metric that decides the best, lower is better.
+        score_start: also score the starting weights, as epoch 0 (a model
+            that goes on from trained weights): they compete for the best,
+            so going on never hands back a model worse on dev than it
+            started with.
+        log: a function that prints one line per evaluation, or `None`.
+        describe: `describe(entry) -> str`, the text of that line.
+    """
+
+    def __init__(self, evaluate, key, score_start=False, log=print, describe=None):
+        super().__init__()
+        self.evaluate_fn, self.key, self.score_start = evaluate, key, score_start
+        self.log, self.describe = log, describe or (lambda e: f"{key} {e[key]:.4f}")
+        self.history, self.best, self.best_weights = [], None, None
+        self.last_eval_seconds, self.steps, self._evaluated_at = 0.0, 0, -1
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+        if self.score_start:
+            self.evaluate(0, None)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.evaluate(epoch + 1, (logs or {}).get("loss"))
+
+    def evaluate(self, epoch, loss, force=False, record=True):
+        """Scores the current weights; returns the entry (`None` if already done at this step).
+
+        `record=False` keeps the entry out of the per-epoch history (e.g.
+        averaged weights), though it still competes for the best.
+        """
+        if self._evaluated_at == self.steps and not force:
+            return None
+        began = time.time()
+        metrics = self.evaluate_fn(self.model)
+        self.last_eval_seconds = time.time() - began
+        self._evaluated_at = self.steps
+        entry = {"epoch": epoch, "step": self.steps,
+                 "minutes": round((time.time() - self.start) / 60, 3),
+                 "loss": None if loss is None else float(loss), **metrics,
+                 "learning_rate": learning_rate_of(self.model.optimizer)}
+        if record:
+            self.history.append(entry)
+        if self.best is None or entry[self.key] < self.best[self.key]:
+            self.best, self.best_weights = entry, self.model.get_weights()
+        if self.log is not None:
+            self.log(f"epoch {epoch} ({entry['minutes']:.1f} min, step {self.steps}): "
+                     f"{self.describe(entry)} (evaluated in {self.last_eval_seconds:.1f} s)")
+        return entry
