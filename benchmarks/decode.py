@@ -80,7 +80,7 @@ def _never_stop(model):
     """Pushes the `</s>` logit to -1e9 so that decoding always runs max_length steps."""
     from seqzoo.text.specials import EOS_ID
 
-    bias = model._parts["head"].bias
+    bias = model.parts["head"].bias
     values = np.array(bias.numpy() if hasattr(bias, "numpy") else np.asarray(bias))
     values[EOS_ID] = -1e9
     bias.assign(values)

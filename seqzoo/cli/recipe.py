@@ -15,7 +15,7 @@ G2P_DESCRIPTION = (
 
 
 def run(args):
-    from seqzoo.recipes.g2p_train import run as run_g2p
+    from seqzoo.recipes.g2p import run as run_g2p
 
     args.verbose = 2 if args.quiet else progress_verbosity()
     return run_g2p(args)

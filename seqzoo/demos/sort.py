@@ -13,6 +13,7 @@ import time
 import keras
 import numpy as np
 
+import seqzoo
 from seqzoo.data import BucketedBatches
 from seqzoo.demos.letters import (
     ALPHABET,
@@ -23,6 +24,9 @@ from seqzoo.demos.letters import (
     sort_letters,
 )
 from seqzoo.errors import InputError
+from seqzoo.models.base import save_model
+from seqzoo.training.config import resolve
+from seqzoo.training.trainer import Trainer
 
 # data/ of the repository: beside the package in a clone or an editable
 # install; a plain `pip install .` does not copy it, so the current folder
@@ -41,28 +45,34 @@ EXAMPLES = ("hello", "machine", "common", "sequence", "zoo")
 LONG_WORDS_PER_LENGTH = 100
 
 
-class LetterBatches(keras.utils.PyDataset):
+class LetterBatches:
     """Bucketed training batches; with `augment`, each epoch shuffles the letters
-    of every source word (its sorted target is the same)."""
+    of every source word (its sorted target is the same).
 
-    def __init__(self, sources, targets, tokenizer, batch_size, seed, augment, **kwargs):
-        super().__init__(**kwargs)
+    Each epoch's batches depend on the epoch alone (`set_epoch`), as the
+    trainer needs to repeat them.
+    """
+
+    def __init__(self, sources, targets, tokenizer, batch_size, seed, augment):
         self.sources, self.targets = list(sources), list(targets)
         self.tokenizer, self.batch_size = tokenizer, batch_size
         self.seed, self.augment = seed, augment
         self.target_ids = tokenizer.encode_batch(self.targets)
-        self.epoch = 0
-        self._build()
+        self.epoch = None
+        self.set_epoch(0)
 
-    def _build(self):
+    def set_epoch(self, epoch):
+        if epoch == self.epoch:
+            return
+        self.epoch = epoch
         words = self.sources
         if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch])
+            rng = np.random.default_rng([self.seed, epoch])
             words = ["".join(rng.permutation(list(w))) for w in words]
         self._batches = BucketedBatches(self.tokenizer.encode_batch(words), self.target_ids,
                                         batch_size=self.batch_size, num_buckets=4,
                                         seed=self.seed)
-        self._batches.set_epoch(self.epoch)
+        self._batches.set_epoch(epoch)
 
     def __len__(self):
         return len(self._batches)
@@ -70,13 +80,9 @@ class LetterBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         return self._batches[index]
 
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._build()
-
 
 def build_model(name, tokenizer, units, embedding_dim, seed, coverage=False):
-    import seqzoo
+
 
     keras.utils.set_random_seed(seed)
     extra = {"coverage": True} if coverage else {}
@@ -87,13 +93,15 @@ def build_model(name, tokenizer, units, embedding_dim, seed, coverage=False):
 
 
 def train(model, sources, targets, epochs, batch_size, learning_rate, seed, augment, verbose):
+    """Trains `model` with the trainer (cosine decay to 5% of `learning_rate` over the
+    steps); returns `(seconds, history)`, one entry per epoch."""
     batches = LetterBatches(sources, targets, model.source_tokenizer, batch_size, seed, augment)
-    steps = max(1, epochs * len(batches))
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=5.0))
+    settings, _ = resolve([("demo sort", {"epochs": epochs, "schedule": "cosine",
+                                          "final_lr_ratio": 0.05, "seed": seed})])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, global_clipnorm=5.0))
     start = time.time()
-    history = model.fit(batches, epochs=epochs, verbose=verbose)
-    return time.time() - start, history.history
+    history = Trainer.for_model(model, batches, settings, verbose=verbose).fit()
+    return time.time() - start, history
 
 
 def accuracy_by_length(model, words, beam_size=1):
@@ -188,7 +196,7 @@ def model_file(path):
 
 def sort_words(model_path, words):
     """Sorts `words` with a saved model; returns `[(word, output)]`."""
-    import seqzoo
+
 
     model = seqzoo.load(model_file(model_path))
     tokenizer = model.source_tokenizer
@@ -268,7 +276,7 @@ def run(args):
         in_range = set(range(args.min_length, args.max_length + 1))
         accuracy, total = overall(tables[name], in_range)
         record["models"][name] = {
-            "train_seconds": round(seconds, 1), "final_loss": history["loss"][-1],
+            "train_seconds": round(seconds, 1), "final_loss": history[-1]["train_loss"],
             "heldout_exact_match": accuracy, "heldout_words": total,
             "by_length": {n: c / t for n, (c, t) in tables[name].items()},
         }
@@ -283,13 +291,11 @@ def run(args):
     for word, output in zip(EXAMPLES, model.translate(list(EXAMPLES), beam_size=args.beam_size)):
         mark = "ok" if output == sort_letters(word) else f"expected {sort_letters(word)}"
         print(f"  {word} -> {output}  ({mark})")
-    from seqzoo.models.base import save_model
-
     model_path = os.path.join(args.out, "model.keras")
     save_model(model, model_path)
     plot_accuracy(tables, args.max_length, os.path.join(args.out, "accuracy_by_length.png"))
     pictures = [os.path.join(args.out, "accuracy_by_length.png")]
-    if model._hyperparameters["attention"] is not None:
+    if model.hyperparameters["attention"] is not None:
         plot_attention(model, "machine", os.path.join(args.out, "attention.png"))
         pictures.append(os.path.join(args.out, "attention.png"))
     record.update(settings={k: v for k, v in vars(args).items() if k != "func"},

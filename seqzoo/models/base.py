@@ -48,6 +48,20 @@ class ZooModel(keras.Model):
         super().__init__(*args, **kwargs)
         self.tokenizer = deserialize_tokenizer(tokenizer)
 
+    @property
+    def hyperparameters(self):
+        """A copy of the arguments the model was built from (its config without the tokenizer)."""
+        return dict(self._hyperparameters)
+
+    @property
+    def parts(self):
+        """The model's named sub-layers, e.g. `{"encoder": RNNStack, "head": Dense, ...}`.
+
+        Absent parts (no bridge, no attention) are left out.
+        """
+        return {name: layer for name, layer in getattr(self, "_parts", {}).items()
+                if layer is not None}
+
     def encode_texts(self, texts):
         """Token ids `[B, T]` (right padded) of raw texts, with the model's tokenizer.
 

@@ -52,7 +52,7 @@ class Seq2SeqEnsemble:
         first = models[0]
         for index, model in enumerate(models[1:], 1):
             for size in ("source_vocab_size", "target_vocab_size"):
-                a, b = first._hyperparameters[size], model._hyperparameters[size]
+                a, b = first.hyperparameters[size], model.hyperparameters[size]
                 if a != b:
                     raise ValueError(f"Expected models with the same vocabularies. Received: "
                                      f"{size} {a} (models[0]) and {b} (models[{index}])")
@@ -73,7 +73,7 @@ class Seq2SeqEnsemble:
         self.combine = combine
         self.source_tokenizer = first.source_tokenizer
         self.target_tokenizer = first.target_tokenizer
-        self._attending = [i for i, m in enumerate(models) if m._hyperparameters["attention"] is not None]
+        self._attending = [i for i, m in enumerate(models) if m.hyperparameters["attention"] is not None]
         self._search = search_step_function(
             self.encode, self.step, bool(self._attending), self._alignment,
             lambda states: states[self._attending[0]]["mask"])

@@ -103,6 +103,26 @@ def parse_assignments(assignments):
     return result
 
 
+def parse_settings(assignments, types, where="--set"):
+    """`["key=value", ...]` -> `{key: value}`, each value checked against `types`.
+
+    The one `--set` parser of seqzoo's commands (`seqzoo train` and
+    `finetune` go through `resolve`, which adds `model.<argument>` keys).
+
+    Raises:
+        InputError: not `KEY=VALUE`, an unknown key (the message lists the
+            known ones), or a value of the wrong type (naming the key and the
+            type expected).
+    """
+    values = parse_assignments(assignments)
+    for key, value in values.items():
+        if key not in types:
+            raise InputError(f"{where} {key}=...: unknown setting {key!r}; expected one of "
+                             f"{sorted(types)}")
+        values[key] = check_value(key, value, where, types)
+    return values
+
+
 def read_config_file(path):
     """The settings of a JSON config file (a flat object; `"model": {...}` also accepted)."""
     if not os.path.isfile(path):
@@ -128,7 +148,7 @@ def check_value(key, value, where, types=None):
     """`value` checked against the type of `key` in `types` (default: the run settings').
 
     Types: `("int", minimum)`, `("float",)` (finite and positive),
-    `("fraction",)` (`0 <= x < 1`), `("bool",)`, `("str",)`,
+    `("fraction",)` (`0 <= x < 1`), `("number",)` (finite, `>= 0`), `("bool",)`, `("str",)`,
     `("choice", options)`; an `"opt-"` prefix also admits `None`.
 
     Raises:
@@ -144,17 +164,20 @@ def check_value(key, value, where, types=None):
                             and math.isfinite(v) and v > 0),
         "fraction": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
                                and 0 <= v < 1),
+        "number": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                             and math.isfinite(v) and v >= 0),
         "bool": lambda v: isinstance(v, bool),
         "str": lambda v: isinstance(v, str),
         "choice": lambda v: v in extra[0],
     }[kind](value)
     if not ok:
         expected = {"int": lambda: f"an integer >= {extra[0]}",
-                    "float": lambda: "a finite positive number",
-                    "fraction": lambda: "a number in [0, 1)", "bool": lambda: "true or false",
+                    "float": lambda: "a positive number",
+                    "fraction": lambda: "a number in [0, 1)",
+                    "number": lambda: "a finite number >= 0", "bool": lambda: "true or false",
                     "str": lambda: "a string", "choice": lambda: f"one of {list(extra[0])}"}[kind]()
         raise InputError(f"{where}: {key}={value!r}; expected {expected}")
-    return float(value) if kind in ("float", "fraction") else value
+    return float(value) if kind in ("float", "fraction", "number") else value
 
 
 def resolve(sources, model_arguments=None):

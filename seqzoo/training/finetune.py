@@ -18,6 +18,7 @@ from keras import ops
 
 from seqzoo.errors import DataError, InputError
 from seqzoo.io import check_file, read_lines
+from seqzoo.models.base import ZooModel
 from seqzoo.text import (
     CharTokenizer,
     SentencePieceTokenizer,
@@ -242,10 +243,9 @@ def _change(side, old, new, mapping):
 
 def _vocabulary_sides(model):
     """`{side: (tokenizer attribute, vocab-size hyperparameter, [vocabulary layers])}`."""
-    hp = getattr(model, "_hyperparameters", None)
-    if hp is None:
+    if not isinstance(model, ZooModel):
         raise InputError(f"Expected a seqzoo model. Received: {type(model).__name__}")
-    parts = getattr(model, "_parts", {})
+    hp, parts = model.hyperparameters, model.parts
     if "source_vocab_size" in hp:
         target = [parts["target_embedding"], parts["head"]]
         return {"source": ("source_tokenizer", "source_vocab_size", [parts["source_embedding"]]),

@@ -39,7 +39,7 @@ def frozen_variables(model, parts):
     """
     from seqzoo.layers import TokenEmbedding
 
-    own_parts = {k: v for k, v in getattr(model, "_parts", {}).items() if v is not None}
+    own_parts = getattr(model, "parts", {})
     layers = []
     for name in _as_names(parts):
         if name == "embeddings":

@@ -125,6 +125,7 @@ class Trainer:
         self._writer = None
         self._scope = contextlib.ExitStack()
         self.distribution = None
+        self.initial_learning_rate = settings["learning_rate"]
         self.dev = None
         self.budget = self.schedule = self.averager = None
         self.averaged = None
@@ -138,13 +139,15 @@ class Trainer:
             batches: `len(batches)` batches `(x, y)` by index, with
                 `set_epoch(epoch)` to reshuffle (`seqzoo.data.BucketedBatches`).
             settings: run settings (`seqzoo.training.config.resolve`); the
-                loop uses `epochs`, `seed`, and the optional `schedule="cosine"`,
+                loop uses `epochs` and the optional `schedule="cosine"` (from
+                the optimizer's learning rate down to `final_lr_ratio` of it),
                 `budget_minutes` and `average_from`.
             callbacks, verbose: as for `Trainer`.
         """
         settings = settings or resolve([])[0]
         trainer = cls(None, model.name, settings, verbose=verbose, callbacks=callbacks)
         trainer.model, trainer.batches = model, batches
+        trainer.initial_learning_rate = learning_rate_of(model.optimizer)
         trainer.source_tokenizer = getattr(model, "source_tokenizer", None)
         trainer.target_tokenizer = getattr(model, "target_tokenizer", None)
         trainer.distribution = Distribution("none")
@@ -308,11 +311,11 @@ class Trainer:
         self._eval_seconds = 0.0
         if s["budget_minutes"] is not None:
             self.budget = WallClockBudget(60 * s["budget_minutes"],
-                                          reserve=lambda: self._eval_seconds,
+                                          reserve=self._evaluation_seconds,
                                           elapsed=self.state["seconds"])
             callbacks.append(self.budget)
         if s["schedule"] == "cosine":
-            self.schedule = CosineSchedule(s["learning_rate"], s["final_lr_ratio"],
+            self.schedule = CosineSchedule(self.initial_learning_rate, s["final_lr_ratio"],
                                            total_steps=None if self.budget else self.total_steps,
                                            budget=self.budget)
             callbacks.append(self.schedule)
@@ -322,6 +325,12 @@ class Trainer:
             self.averager = WeightAveraging(progress, s["average_from"], s["average_every"])
             callbacks.append(self.averager)
         return callbacks
+
+    def _evaluation_seconds(self):
+        """The time the last dev evaluations took: the trainer's and its callbacks' (such
+        as `DevMonitor`'s `last_eval_seconds`); the budget keeps it in hand."""
+        return self._eval_seconds + sum(getattr(c, "last_eval_seconds", 0.0)
+                                        for c in self.callbacks)
 
     def _keep_best_or_average(self):
         """Ends on the best weights on dev (`restore_best`), or on their average if better.
@@ -483,7 +492,8 @@ class Trainer:
         keys = ("train_loss", "dev_loss", "dev_token_accuracy", "dev_exact_match",
                 "dev_character_error_rate", "dev_bleu", "learning_rate")
         parts = [f"{k}={entry[k]:.4g}" for k in keys if k in entry]
-        print(f"epoch {entry['epoch']}/{self.settings['epochs']} (step {entry['step']}, "
+        of = "" if self.settings["budget_minutes"] else f"/{self.settings['epochs']}"
+        print(f"epoch {entry['epoch']}{of} (step {entry['step']}, "
               f"{entry['seconds']:.0f} s): " + ", ".join(parts), flush=True)
 
     def _write_record(self, status):

@@ -65,7 +65,7 @@ def test_augmented_batches_shuffle_letters_but_keep_targets():
     batches = LetterBatches(words, ["".join(sorted(w)) for w in words], tok, 4, seed=0,
                             augment=True)
     first = [batches[i] for i in range(len(batches))]
-    batches.on_epoch_end()
+    batches.set_epoch(1)
     second = [batches[i] for i in range(len(batches))]
     sources = lambda bs: sorted(map(tuple, np.concatenate([b[0]["source_ids"] for b in bs])))  # noqa: E731
     targets = lambda bs: sorted(map(tuple, np.concatenate([b[1] for b in bs])))  # noqa: E731

@@ -1,4 +1,4 @@
-"""`seqzoo recipe g2p`: settings, the schedule, and the command end to end on a slice."""
+"""`seqzoo recipe g2p`: settings, decoding, ensembles, and the command end to end on a slice."""
 
 import json
 import os
@@ -8,7 +8,11 @@ import pytest
 
 from seqzoo.cli import main
 from seqzoo.errors import InputError
-from seqzoo.recipes import g2p_ensemble, g2p_train
+from seqzoo.recipes.g2p import decode as g2p_decode
+from seqzoo.recipes.g2p import ensemble as g2p_ensemble
+from seqzoo.recipes.g2p import runs as g2p_runs
+from seqzoo.recipes.g2p import settings as g2p_settings
+from seqzoo.recipes.g2p import single as g2p_single
 
 TINY = ["--set", "units=16", "--set", "embedding_dim=8", "--set", "decoder_units=16",
         "--set", "dropout=0",
@@ -17,87 +21,24 @@ TINY = ["--set", "units=16", "--set", "embedding_dim=8", "--set", "decoder_units
 
 
 def test_budget_picks_bigger_models_for_more_time_and_set_overrides():
-    sizes = [g2p_train.settings_for(m)["units"] for m in (3, 10, 40, 600)]
+    sizes = [g2p_settings.settings_for(m)["units"] for m in (3, 10, 40, 600)]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
-    assert g2p_train.settings_for(40)["epochs"] >= 1000  # the clock stops it
-    full = g2p_train.settings_for(None)
+    assert g2p_settings.settings_for(40)["epochs"] >= 1000  # the clock stops it
+    full = g2p_settings.settings_for(None)
     assert full["units"] >= sizes[-1] and full["epochs"] < 1000
-    assert g2p_train.settings_for(40, ["units=64", "dropout=0.5"])["units"] == 64
-    with pytest.raises(InputError, match="KEY in"):
-        g2p_train.settings_for(40, ["unit=64"])
-    with pytest.raises(InputError, match="expected a number"):
-        g2p_train.settings_for(40, ["units=big"])
+    assert g2p_settings.settings_for(40, ["units=64", "dropout=0.5"])["units"] == 64
+    with pytest.raises(InputError, match=r"unknown setting 'unit'; expected one of \[.*'units'"):
+        g2p_settings.settings_for(40, ["unit=64"])
+    # Typed: the key and the type expected are named.
+    with pytest.raises(InputError, match="units='big'; expected an integer >= 1"):
+        g2p_settings.settings_for(40, ["units=big"])
+    with pytest.raises(InputError, match="dropout=1.5; expected a number in"):
+        g2p_settings.settings_for(40, ["dropout=1.5"])
+    with pytest.raises(InputError, match="expected KEY=VALUE"):
+        g2p_settings.settings_for(40, ["units"])
+    assert g2p_settings.settings_for(40, ["learning_rate=1"])["learning_rate"] == 1.0
     with pytest.raises(InputError, match="--budget > 0"):
-        g2p_train.settings_for(0)
-
-
-class _Optimizer:
-    learning_rate = None
-
-
-class _Model:
-    stop_training = False
-    optimizer = _Optimizer()
-
-
-class _Monitor:
-    last_eval_seconds = 10.0
-
-
-def test_schedule_decays_over_the_budget_and_stops_in_time():
-    now = [100.0]
-    schedule = g2p_train.Schedule(1e-2, 0.1, _Monitor(), budget_seconds=600, every=1,
-                                  clock=lambda: now[0])
-    model = _Model()
-    schedule.set_model(model)
-    schedule.on_train_begin()
-    rates, stops = [], []
-    for elapsed in (0, 150, 300, 450, 590):
-        now[0] = 100.0 + elapsed
-        schedule.on_train_batch_begin(0)
-        rates.append(model.optimizer.learning_rate)
-        schedule.on_train_batch_end(0)
-        stops.append(model.stop_training)
-    assert rates[0] == pytest.approx(1e-2) and rates[2] == pytest.approx(0.55e-2)
-    assert all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] > 1e-3
-    # 590 s + 1.2 * 10 s (one more dev evaluation) + 1 s passes the 600 s budget.
-    assert stops == [False, False, False, False, True]
-    steps = g2p_train.Schedule(1.0, 0.0, _Monitor(), total_steps=4)
-    assert [steps.rate() for steps.step in range(5)] == pytest.approx(
-        [1.0, 0.5 + 0.5 * np.cos(np.pi / 4), 0.5, 0.5 - 0.5 * np.cos(np.pi / 4), 0.0])
-
-
-class _Progress:
-    done = 0.0
-
-    def progress(self):
-        return self.done
-
-
-class _WeightsModel:
-    def __init__(self):
-        self.weights = [np.zeros((2, 2), "float32"), np.zeros(3, "float32")]
-
-    def get_weights(self):
-        return [w.copy() for w in self.weights]
-
-
-def test_weight_average_is_the_mean_of_the_snapshots_after_the_start():
-    schedule, model = _Progress(), _WeightsModel()
-    averager = g2p_train.WeightAverage(schedule, start=0.5, every=2)
-    averager.set_model(model)
-    assert averager.average() is None
-    snapshots = []
-    for step in range(1, 13):
-        schedule.done = step / 12
-        model.weights = [w + step for w in model.weights]
-        averager.on_train_batch_end(step)
-        if step % 2 == 0 and step / 12 >= 0.5:
-            snapshots.append(model.get_weights())
-    assert averager.count == len(snapshots) == 4  # steps 6, 8, 10 and 12
-    for got, *taken in zip(averager.average(), *snapshots):
-        np.testing.assert_allclose(got, np.mean(taken, axis=0))
-        assert got.dtype == np.float32
+        g2p_settings.settings_for(0)
 
 
 def test_recipe_end_to_end_on_a_slice(tmp_path, capsys):
@@ -161,16 +102,16 @@ def test_bad_input_is_one_line_with_status_2(tmp_path, capsys):
 def test_transcribe_batches_like_one_word_at_a_time():
     from seqzoo.text import CharTokenizer, WordTokenizer
 
-    source = CharTokenizer.build([g2p_train.ALPHABET])
+    source = CharTokenizer.build([g2p_settings.ALPHABET])
     target = WordTokenizer.build(["AA B CH D EH F G HH IY"])
-    settings = g2p_train.settings_for(None, ["units=8", "embedding_dim=4", "num_layers=1",
+    settings = g2p_settings.settings_for(None, ["units=8", "embedding_dim=4", "num_layers=1",
                                                 "decoder_units=8"])
-    model = g2p_train.build_model("seq2seq_luong", settings, source, target)
+    model = g2p_single.build_model("seq2seq_luong", settings, source, target)
     words = ["a", "zoo", "sequences", "it's", "be", "phoneme", "q", "abcdefghijk", "read"]
     for beam in (1, 3):
         # Batches of 4 with one fixed width, the last one filled up: three calls
         # of one compiled search per method.
-        batched = g2p_train.transcribe(model, words, beam_size=beam, max_length=12,
+        batched = g2p_decode.transcribe(model, words, beam_size=beam, max_length=12,
                                        width=12, batch_size=4)
         alone = [model.translate([w], beam_size=beam, max_length=12)[0] for w in words]
         assert batched == alone
@@ -211,24 +152,24 @@ def test_training_batches_have_bounded_shapes_on_jax():
     rng = np.random.default_rng(0)
     sources = [list(rng.integers(4, 20, size=int(n))) for n in rng.integers(1, 19, size=400)]
     targets = [list(rng.integers(4, 20, size=int(n))) for n in rng.integers(1, 15, size=400)]
-    settings = g2p_train.settings_for(40, ["batch_size=16", "num_buckets=4"])
+    settings = g2p_settings.settings_for(40, ["batch_size=16", "num_buckets=4"])
 
     def shapes(batches):
         items = (batches[i] for i in range(len(batches)))
         return {(x["source_ids"].shape, y.shape) for x, y in items}
 
-    on_tf = g2p_train.training_batches(sources, targets, settings, "tensorflow")
-    on_jax = g2p_train.training_batches(sources, targets, settings, "jax")
+    on_tf = g2p_single.training_batches(sources, targets, settings, "tensorflow")
+    on_jax = g2p_single.training_batches(sources, targets, settings, "jax")
     assert on_tf.pad_to_multiple == 1 and not on_tf.drop_remainder
     assert on_jax.pad_to_multiple == 8 and on_jax.drop_remainder
     bounded = shapes(on_jax)
     assert all(s[0] == 16 and s[1] % 8 == 0 and y[1] % 8 == 0 for s, y in bounded)
     assert len(bounded) < len(shapes(on_tf))
-    chosen = g2p_train.training_batches(sources, targets, {**settings, "pad_multiple": 4},
+    chosen = g2p_single.training_batches(sources, targets, {**settings, "pad_multiple": 4},
                                         "tensorflow")
     assert chosen.pad_to_multiple == 4
     # A slice smaller than two batches a bucket keeps its partial batches.
-    small = g2p_train.training_batches(sources[:100], targets[:100], settings, "jax")
+    small = g2p_single.training_batches(sources[:100], targets[:100], settings, "jax")
     assert not small.drop_remainder
     assert sum(len(small.batch_indices(i)) for i in range(len(small))) == 100
 
@@ -236,25 +177,25 @@ def test_training_batches_have_bounded_shapes_on_jax():
 def test_ensemble_presets_member_commands_and_cores(monkeypatch):
     import argparse
 
-    settings = g2p_train.settings_for(40)
+    settings = g2p_settings.settings_for(40)
     assert settings["ensemble"] == 2 and settings["reversed_members"] == 1
-    assert g2p_train.settings_for(10)["ensemble"] == 1
+    assert g2p_settings.settings_for(10)["ensemble"] == 1
     args = argparse.Namespace(model=None, budget=40.0, limit=None, dictionary=None,
                               set=["units=8"], out="o")
-    assert g2p_train.model_presets(args, settings) == ["seq2seq_luong"] * 2
+    assert g2p_settings.model_presets(args, settings) == ["seq2seq_luong"] * 2
     args.model = "seq2seq_luong,seq2seq_luong_feed"
-    assert g2p_train.model_presets(args, settings) == ["seq2seq_luong", "seq2seq_luong_feed"]
+    assert g2p_settings.model_presets(args, settings) == ["seq2seq_luong", "seq2seq_luong_feed"]
     args.model = "seq2seq_bahdanau"
-    assert g2p_train.model_presets(args, settings) == ["seq2seq_bahdanau"] * 2
+    assert g2p_settings.model_presets(args, settings) == ["seq2seq_bahdanau"] * 2
     args.model = "seq2seq_luong,seq2seq_basic,seq2seq_bahdanau"
     with pytest.raises(InputError, match="3 presets for an ensemble of 2"):
-        g2p_train.model_presets(args, settings)
+        g2p_settings.model_presets(args, settings)
     args.model = "seq2seq_luong,"
     with pytest.raises(InputError, match="expected --model PRESET"):
-        g2p_train.model_presets(args, settings)
+        g2p_settings.model_presets(args, settings)
     args.model = None
     with pytest.raises(InputError, match="ensemble: expected a positive integer"):
-        g2p_train.model_presets(args, {**settings, "ensemble": 0})
+        g2p_settings.model_presets(args, {**settings, "ensemble": 0})
     command = g2p_ensemble.member_command(args, "seq2seq_luong", 1, 5, "o/member-2", True)
     assert command[1:5] == ["-m", "seqzoo", "recipe", "g2p"]
     assert command[command.index("--budget") + 1] == "40.0"
@@ -270,7 +211,7 @@ def test_ensemble_presets_member_commands_and_cores(monkeypatch):
 
 def test_ensemble_recipe_end_to_end_on_a_slice(tmp_path, capsys):
     from seqzoo.models import Seq2SeqEnsemble
-    from seqzoo.recipes import g2p
+    from seqzoo.recipes.g2p import dictionary as g2p
 
     out = tmp_path / "run"
     status = main(["recipe", "g2p", "--limit", "60", "--set", "epochs=2", "--set", "ensemble=2",
@@ -297,9 +238,9 @@ def test_ensemble_recipe_end_to_end_on_a_slice(tmp_path, capsys):
     ensemble = Seq2SeqEnsemble.load([out / "member-1", out / "member-2"])
     lexicon = g2p.load_cmudict()[0]
     splits = g2p.limit(g2p.split_lexicon(lexicon), 60)
-    max_length, width = g2p_train._lengths(lexicon, g2p.pairs(lexicon, splits["train"]))
+    max_length, width = g2p_decode.lengths(lexicon, g2p.pairs(lexicon, splits["train"]))
     assert [row[0] for row in rows[1:]] == splits["test"]
-    greedy = g2p_train.transcribe(ensemble, splits["test"], max_length=max_length, width=width)
+    greedy = g2p_decode.transcribe(ensemble, splits["test"], max_length=max_length, width=width)
     assert greedy == [row[1] for row in rows[1:]]
     assert record["test"]["greedy"]["wer"] == g2p.score(
         greedy, [lexicon[w] for w in splits["test"]])["wer"]
@@ -343,13 +284,13 @@ def test_rescore_picks_the_candidate_with_the_best_summed_log_probability():
     from seqzoo.data import pad_sequences
     from seqzoo.text import CharTokenizer, WordTokenizer
 
-    source = CharTokenizer.build([g2p_train.ALPHABET])
+    source = CharTokenizer.build([g2p_settings.ALPHABET])
     target = WordTokenizer.build(["AA B CH D EH F G HH IY"])
     models = []
     for seed in (0, 1):
-        settings = g2p_train.settings_for(None, ["units=8", "embedding_dim=4", "num_layers=1",
+        settings = g2p_settings.settings_for(None, ["units=8", "embedding_dim=4", "num_layers=1",
                                                  "decoder_units=8", f"seed={seed}"])
-        models.append(g2p_train.build_model("seq2seq_luong", settings, source, target))
+        models.append(g2p_single.build_model("seq2seq_luong", settings, source, target))
     words = ["bead", "fig", "ah"]
     candidates = [["B IY D", "B EH D", "B IY D", "D"], ["F IY G"], ["AA", "AA HH", "", "HH"]]
 
@@ -360,7 +301,7 @@ def test_rescore_picks_the_candidate_with_the_best_summed_log_probability():
 
     for members in ([(models[0], False)], [(models[0], False), (models[1], True)]):
         # Batches of 4 (the last filled up) give what scoring one at a time gives.
-        got = g2p_ensemble.rescore(members, words, candidates, width=12, max_length=8,
+        got = g2p_decode.rescore(members, words, candidates, width=12, max_length=8,
                                    batch_size=4)
         expected = [max(cands, key=lambda c, w=w: sum(log_p(m, w, c, r) for m, r in members))
                     for w, cands in zip(words, candidates)]
@@ -443,12 +384,12 @@ def test_members_decodes_finished_runs_as_one_ensemble_and_checks_them(tmp_path,
     assert [m["settings"]["reverse"] for m in record["members"]] == [True, False]
     assert [m["settings"]["units"] for m in record["members"]] == [16, 12]
     # The recipe's own decoder of the same two members gives the same outputs.
-    from seqzoo.recipes import g2p
+    from seqzoo.recipes.g2p import dictionary as g2p
 
     lexicon = g2p.load_cmudict()[0]
     splits = g2p.limit(g2p.split_lexicon(lexicon), 40)
-    max_length, width = g2p_train._lengths(lexicon, g2p.pairs(lexicon, splits["train"]))
-    decode = g2p_ensemble.ensemble_decoder([str(first), str(second)], [True, False],
+    max_length, width = g2p_decode.lengths(lexicon, g2p.pairs(lexicon, splits["train"]))
+    decode = g2p_decode.ensemble_decoder([str(first), str(second)], [True, False],
                                            max_length, width)
     rows = [line.split("\t") for line in (both / "test_predictions.tsv").read_text().splitlines()]
     assert [row[1] for row in rows[1:]] == decode(splits["test"], 1)
@@ -459,7 +400,7 @@ def test_members_decodes_finished_runs_as_one_ensemble_and_checks_them(tmp_path,
 
     again = argparse.Namespace(members=f"{first},{second}", model=None, budget=None,
                                out=str(both))
-    assert g2p_train._member_folders(again) == [str(first), str(second)]
+    assert g2p_runs.member_folders(again) == [str(first), str(second)]
     trained = tmp_path / "trained"  # an --out that holds a trained run's results
     trained.mkdir()
     (trained / "results.json").write_text(json.dumps({"task": "g2p-cmudict", "model": "x"}))

@@ -2,63 +2,24 @@
 
 With `--set ensemble=N` (the default above 20 minutes) the recipe runs one
 `seqzoo recipe g2p` process per member, each pinned to its own cores (one
-training process uses two cores poorly, see the README), then decodes them
-together: members that read the same way as one `Seq2SeqEnsemble`, and
-members of both directions by rescoring the union of their n-best lists.
+training process uses two cores poorly), then decodes them together:
+members that read the same way as one `Seq2SeqEnsemble`, and members of
+both directions by rescoring the union of their n-best lists.
 """
 
 import json
 import os
+import subprocess
 import sys
+import threading
 import time
 
-import numpy as np
-
 from seqzoo.errors import InputError
-from seqzoo.recipes import g2p
-from seqzoo.recipes.g2p_train import (_lengths, _load, _machine, _write_results,
-                                      check_same_data, prepare, read_run, score_test,
-                                      settings_for, transcribe)
-
-
-def rescore(members, words, candidates, width, max_length, batch_size=512):
-    """The candidate of each word with the highest summed log-probability.
-
-    Args:
-        members: `(model, reverse)` pairs; a right-to-left model
-            (`reverse=True`) scores the reversed phones.
-        words: the source words.
-        candidates: one list of candidate pronunciations per word (phone
-            strings, left to right), e.g. the n-best lists of models that
-            read in both directions.
-        width, max_length: the fixed source width and the longest output,
-            so that every call has one shape.
-
-    Returns:
-        One pronunciation per word: the candidate with the largest sum over
-        the members of `log P(candidate | word)`; ties go to the first.
-    """
-    from seqzoo.data import pad_sequences
-
-    flat = [(i, c) for i, cands in enumerate(candidates) for c in dict.fromkeys(cands)]
-    totals = np.zeros(len(flat))
-    for model, reverse in members:
-        sources = model.source_tokenizer.encode_batch(list(words))
-        for start in range(0, len(flat), batch_size):
-            chunk = flat[start:start + batch_size]
-            rows = [sources[i] for i, _ in chunk]
-            targets = [model.target_tokenizer.encode(g2p.reverse_phones(c) if reverse else c)
-                       for _, c in chunk]
-            filler = batch_size - len(chunk)
-            scores = model.sequence_log_probs(
-                pad_sequences(rows + [rows[-1]] * filler, maxlen=width),
-                targets + [targets[-1]] * filler, target_length=max_length + 1)
-            totals[start:start + len(chunk)] += scores[:len(chunk)]
-    best = {}
-    for (i, candidate), total in zip(flat, totals):
-        if i not in best or total > best[i][0]:
-            best[i] = (total, candidate)
-    return [best[i][1] for i in range(len(words))]
+from seqzoo.recipes.g2p import dictionary
+from seqzoo.recipes.g2p.decode import ensemble_decoder, lengths
+from seqzoo.recipes.g2p.report import load_average, machine, plot_members, score_test, write_results
+from seqzoo.recipes.g2p.runs import check_same_data, prepare, read_run
+from seqzoo.recipes.g2p.settings import settings_for
 
 
 def member_command(args, preset, index, seed, out, reverse=False):
@@ -96,8 +57,6 @@ def core_groups(members):
 
 def train_members(args, settings, presets):
     """Runs one recipe process per member, side by side; returns the member folders."""
-    import subprocess
-    import threading
 
     folders, processes, threads, trained = [], [], [], []
     groups = core_groups(len(presets))
@@ -181,13 +140,13 @@ def _relay(process, number, folder):
 
 def run_ensemble(args, settings, presets, started):
     """Trains the members side by side, then scores them decoding as one."""
-    loads = {"start": _load()}
+    loads = {"start": load_average()}
     lexicon, splits, data = prepare(args, print)
     args._splits = data["splits"]  # a finished member is reused only on the same data
     print(f"training an ensemble of {len(presets)} side by side: {', '.join(presets)}"
           + (f"; budget {args.budget:g} min" if args.budget else ""), flush=True)
     folders = train_members(args, settings, presets)
-    loads["end_of_training"] = _load()
+    loads["end_of_training"] = load_average()
     members = [read_run(folder) for folder in folders]
     return _score_members(args, settings, folders, members, (lexicon, splits, data), loads,
                           started, ",".join(presets), args.budget)
@@ -201,7 +160,7 @@ def combine_members(args, settings, folders, started):
     `results.json` and `model.keras`. The members may differ in size,
     preset and direction; their vocabularies must be the same.
     """
-    loads = {"start": _load()}
+    loads = {"start": load_average()}
     lexicon, splits, data = prepare(args, print)
     members = []
     for folder in folders:
@@ -226,12 +185,12 @@ def _score_members(args, settings, folders, members, prepared, loads, started, m
     """Decodes the members as one and writes the ensemble's results (`model`:
     the members' presets; `combined_from`: the folders of `--members`)."""
     lexicon, splits, data = prepared
-    train_pairs = g2p.pairs(lexicon, splits["train"])
-    max_length, width = _lengths(lexicon, train_pairs)
+    train_pairs = dictionary.pairs(lexicon, splits["train"])
+    max_length, width = lengths(lexicon, train_pairs)
     decode = ensemble_decoder(folders, [bool(m["settings"].get("reverse")) for m in members],
                               max_length, width)
     dev_words = splits["dev"][: int(settings["dev_words"])]
-    dev = g2p.score(decode(dev_words, 1), [lexicon[w] for w in dev_words])
+    dev = dictionary.score(decode(dev_words, 1), [lexicon[w] for w in dev_words])
     for m in members:
         print(f"{m['folder']} ({m['model']}, {m['train_steps']} steps): dev WER "
               f"{100 * m['best_dev']['dev_wer']:.2f}%, test WER "
@@ -239,8 +198,8 @@ def _score_members(args, settings, folders, members, prepared, loads, started, m
     print(f"ensemble of {len(members)}: dev WER {100 * dev['wer']:.2f}%, PER "
           f"{100 * dev['per']:.2f}% (greedy, {len(dev_words)} words)")
     test, examples = score_test(decode, lexicon, splits, settings, args.out)
-    loads["end"] = _load()
-    _plot_members(members, dev, os.path.join(args.out, "dev_wer.png"))
+    loads["end"] = load_average()
+    plot_members(members, dev, os.path.join(args.out, "dev_wer.png"))
     summary_keys = ("folder", "model", "parameters", "settings", "train_seconds",
                     "train_steps", "best_dev", "averaged_dev", "test", "init")
     record = {
@@ -252,64 +211,7 @@ def _score_members(args, settings, folders, members, prepared, loads, started, m
         "train_steps": [m["train_steps"] for m in members],
         "members": [{k: m.get(k) for k in summary_keys} for m in members],
         "ensemble_dev": dev, "test": test, "examples": examples, "load_average": loads,
-        "machine": _machine(), "total_seconds": round(time.time() - started, 1),
+        "machine": machine(), "total_seconds": round(time.time() - started, 1),
     }
-    _write_results(args.out, record, None if combined_from else "member-*/model.keras", started)
+    write_results(args.out, record, None if combined_from else "member-*/model.keras", started)
     return 0
-
-
-def ensemble_decoder(folders, reverse, max_length, width):
-    """`decode(words, beam_size)` for the saved members in `folders`.
-
-    Members that read the same way decode as one `Seq2SeqEnsemble` (the
-    mean of their log-probabilities at every step). With members of both
-    directions, each direction's ensemble proposes its `beam_size` best
-    pronunciations (greedy: its one), and `rescore` picks the candidate
-    with the highest log-probability summed over all members, the
-    left-to-right and right-to-left models agreeing on a whole output.
-    """
-    from seqzoo.models.ensemble import Seq2SeqEnsemble
-
-    models = [Seq2SeqEnsemble.load([os.path.join(f, "model.keras")]).models[0]
-              for f in folders]
-    groups = {}
-    for model, rev in zip(models, reverse):
-        groups.setdefault(rev, []).append(model)
-    groups = {rev: Seq2SeqEnsemble(group) for rev, group in groups.items()}
-    if len(groups) == 1:
-        (rev, ensemble), = groups.items()
-        return lambda words, beam: transcribe(ensemble, words, beam_size=beam,
-                                              max_length=max_length, width=width, reverse=rev)
-
-    def decode(words, beam):
-        candidates = [[] for _ in words]
-        for rev, ensemble in groups.items():
-            found = transcribe(ensemble, words, beam_size=beam, max_length=max_length,
-                               width=width, reverse=rev, n_best=beam)
-            for mine, theirs in zip(candidates, found):
-                mine.extend(theirs if beam > 1 else [theirs])
-        return rescore(list(zip(models, reverse)), words, candidates, width, max_length)
-
-    return decode
-
-
-def _plot_members(members, dev, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, m in enumerate(members):
-        history = m["dev_history"]
-        ax.plot([h["minutes"] for h in history], [100 * h["dev_wer"] for h in history],
-                marker="o", color=f"C{i}", label=f"{m['folder']} ({m['model']}, "
-                f"{'right to left' if m['settings'].get('reverse') else 'left to right'}) dev WER")
-    ax.axhline(100 * dev["wer"], color="k", linestyle="--", label="ensemble dev WER")
-    ax.set(xlabel="training time (minutes)", ylabel="dev WER (%)",
-           title="G2P on CMUdict: ensemble members, dev WER by training time", ylim=(0, None))
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -3,7 +3,7 @@
 import pytest
 
 from seqzoo.errors import DataError, InputError
-from seqzoo.recipes import g2p
+from seqzoo.recipes.g2p import dictionary as g2p
 
 HAND_MADE = {
     "read": [["R", "EH1", "D"], ["R", "IY1", "D"]],

@@ -1,0 +1,102 @@
+"""The settings of `seqzoo recipe g2p`: model sizes by budget, `--set` types, presets."""
+
+from seqzoo.errors import InputError
+from seqzoo.models.registry import PRESETS
+from seqzoo.training.config import parse_settings
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz'"
+EXAMPLES = ("hello", "machine", "sequence", "zoo", "keras", "phoneme", "tensorflow",
+            "pronunciation")
+
+
+# (largest budget in minutes, settings), measured on a 2-core CPU
+# (docs/results/g2p.md); a budget above the last row gets the last.
+BUDGET_SIZES = (
+    (20, dict(units=128, embedding_dim=64, decoder_units=128, num_layers=1, dropout=0.1,
+              batch_size=64, learning_rate=3e-3)),
+    # Over 20 minutes: two members side by side, one per core where there
+    # are two (`ensemble`), one reading left to right and one right to left,
+    # decoded by rescoring; each a two-layer encoder and a one-layer decoder
+    # (a second encoder layer scores better on dev in the same time), with
+    # dropout on the embeddings, between the encoder layers and on the
+    # decoder output, label smoothing and weight averaging. Dev-set
+    # comparisons of these choices: docs/results/g2p.md.
+    (float("inf"), dict(ensemble=2, reversed_members=1, units=192, embedding_dim=96,
+                        decoder_units=192, num_layers=2, decoder_layers=1, dropout=0.2,
+                        embedding_dropout=0.1, label_smoothing=0.1, average_from=0.8,
+                        batch_size=64, learning_rate=3e-3)),
+)
+
+
+# No budget: the full model for a fixed number of epochs.
+FULL = dict(units=384, embedding_dim=256, decoder_units=384, num_layers=2, dropout=0.3,
+            embedding_dropout=0.2, label_smoothing=0.1, average_from=0.8,
+            batch_size=64, learning_rate=2e-3, epochs=40)
+
+
+# Settings every run has (a budget's or `FULL`'s come over them).
+COMMON = dict(model="seq2seq_luong", ensemble=1, reverse=False, reversed_members=0, cell="lstm",
+              final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
+              clipnorm=5.0, num_buckets=8, embedding_dropout=0.0, decoder_layers=None,
+              label_smoothing=0.0, average_from=None, average_every=200, pad_multiple=None)
+
+
+# The type of every setting, for `--set KEY=VALUE` (`seqzoo.training.config.check_value`).
+TYPES = {
+    "model": ("str",), "ensemble": ("int", 1), "reverse": ("bool",),
+    "reversed_members": ("int", 0), "cell": ("choice", ("lstm", "gru")),
+    "final_lr_ratio": ("fraction",), "epochs": ("opt-int", 1), "dev_words": ("int", 1),
+    "beam_size": ("int", 1), "seed": ("int", 0), "clipnorm": ("opt-float",),
+    "num_buckets": ("int", 1), "embedding_dropout": ("fraction",),
+    "decoder_layers": ("opt-int", 1), "label_smoothing": ("fraction",),
+    "average_from": ("opt-fraction",), "average_every": ("int", 1),
+    "pad_multiple": ("opt-int", 1), "units": ("int", 1), "embedding_dim": ("int", 1),
+    "decoder_units": ("int", 1), "num_layers": ("int", 1), "dropout": ("fraction",),
+    "batch_size": ("int", 1), "learning_rate": ("number",),
+}
+
+
+def settings_for(budget_minutes, overrides=()):
+    """The training settings for a budget (or `FULL`), with `KEY=VALUE` overrides (`TYPES`)."""
+    if budget_minutes is None:
+        chosen = dict(FULL)
+    else:
+        if not budget_minutes > 0:
+            raise InputError(f"expected --budget > 0 minutes. Received: {budget_minutes}")
+        chosen = next(dict(s) for limit, s in BUDGET_SIZES if budget_minutes <= limit)
+    chosen = {**COMMON, **chosen}
+    if budget_minutes is not None and chosen["epochs"] is None:
+        chosen["epochs"] = 10000  # the clock stops training
+    chosen.update(parse_settings(overrides, TYPES))
+    return chosen
+
+
+# The settings that make up a model's architecture: a run started from
+# another run's weights (`--init`) must have the same.
+ARCHITECTURE = ("model", "cell", "units", "embedding_dim", "decoder_units", "num_layers",
+                "decoder_layers", "dropout", "embedding_dropout", "reverse")
+
+
+def model_presets(args, settings):
+    """The preset of each ensemble member (`--model`, else the budget's), cycled."""
+    text = args.model or settings["model"]
+    presets = [p.strip() for p in str(text).split(",")]
+    if not all(presets):
+        raise InputError(f"expected --model PRESET[,PRESET...]. Received: --model {text!r}")
+    members = settings["ensemble"]
+    if not isinstance(members, int) or isinstance(members, bool) or members < 1:
+        raise InputError(f"--set ensemble: expected a positive integer. Received: {members!r}")
+    if len(presets) > members:
+        raise InputError(f"--model names {len(presets)} presets for an ensemble of {members}; "
+                         f"expected at most one per member (--set ensemble=N)")
+    for preset in presets:  # before any member starts training
+        check_preset(preset)
+    return [presets[i % len(presets)] for i in range(members)]
+
+
+def check_preset(preset):
+    """Refuses a name that is not a `Seq2Seq` preset (the zoo's or one registered)."""
+
+    if PRESETS.get(preset, {}).get("class") != "Seq2Seq":
+        names = sorted(name for name, p in PRESETS.items() if p["class"] == "Seq2Seq")
+        raise InputError(f"expected a seq2seq preset, one of {names}. Received: --model {preset}")
