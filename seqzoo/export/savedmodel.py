@@ -129,7 +129,7 @@ def _build_module(tf, model, beam_size, n_best, max_length):
     ids_spec = tf.TensorSpec([None, None], tf.int32, name="source_ids")
 
     def search(source_ids, method, n):
-        result = model._search(
+        result = model.search_function(
             source_ids, None, method=method, max_length=max_length, beam_size=beam_size,
             n_best=n, length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None)
         return {"ids": tf.cast(result["ids"], tf.int32),

@@ -1,5 +1,10 @@
 """Weighted cross-entropy over a sequence of logits.
 
+Longer than 400 lines: the function form (TFA's `sequence_loss` with its
+four averaging flags, each checked and documented) and the Keras `Loss`
+that wraps it share their checks and masking helpers; more than half of the
+file is their docstrings.
+
 `sequence_loss` reproduces `tfa.seq2seq.sequence_loss` (TensorFlow Addons
 reached end of life and does not import next to Keras 3) on `keras.ops`, and
 adds label smoothing and probability inputs. `SequenceLoss` wraps it for

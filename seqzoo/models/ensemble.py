@@ -18,15 +18,15 @@ import os
 
 from keras import ops
 
-from seqzoo.decoding import CompiledFunction
 from seqzoo.errors import InputError
 from seqzoo.models.base import serialize_tokenizer
-from seqzoo.models.seq2seq import Seq2Seq, run_search, search_step_function, translate_texts
+from seqzoo.models.search import SearchMixin
+from seqzoo.models.seq2seq import Seq2Seq
 
 COMBINE = ("log_probs", "probs")
 
 
-class Seq2SeqEnsemble:
+class Seq2SeqEnsemble(SearchMixin):
     """Several `Seq2Seq` models that decode as one.
 
     Args:
@@ -74,10 +74,8 @@ class Seq2SeqEnsemble:
         self.source_tokenizer = first.source_tokenizer
         self.target_tokenizer = first.target_tokenizer
         self._attending = [i for i, m in enumerate(models) if m.hyperparameters["attention"] is not None]
-        self._search = search_step_function(
-            self.encode, self.step, bool(self._attending), self._alignment,
-            lambda states: states[self._attending[0]]["mask"])
-        self._search_fn = CompiledFunction(self._search, lambda: self.variables)
+        self._init_search(self.encode, self.step, bool(self._attending), self._alignment,
+                          lambda states: states[self._attending[0]]["mask"])
 
     @classmethod
     def load(cls, paths, weights=None, combine="log_probs"):
@@ -117,20 +115,3 @@ class Seq2SeqEnsemble:
 
     def _alignment(self, states):
         return sum(states[i]["alignment"] for i in self._attending) / len(self._attending)
-
-    def search(self, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
-               length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,
-               seed=None):
-        """Decodes `[B, S]` source ids with the ensemble (see `Seq2Seq.search`)."""
-        return run_search(self._search_fn, source_ids, method=method, beam_size=beam_size,
-                          max_length=max_length, n_best=n_best, length_penalty=length_penalty,
-                          coverage_penalty=coverage_penalty, temperature=temperature,
-                          top_k=top_k, seed=seed)
-
-    def translate(self, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
-                  coverage_penalty=0.0, return_scores=False, return_alignments=False):
-        """Translates raw texts with the ensemble (see `Seq2Seq.translate`)."""
-        return translate_texts(self, texts, beam_size=beam_size, max_length=max_length,
-                               n_best=n_best, length_penalty=length_penalty,
-                               coverage_penalty=coverage_penalty, return_scores=return_scores,
-                               return_alignments=return_alignments)

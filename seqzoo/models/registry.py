@@ -116,13 +116,51 @@ MAIN_HYPERPARAMETERS = (
 
 
 def register_model_class(cls):
-    """Makes a model class available to presets by its class name."""
+    """Makes a model class available to presets by its class name (usable as a decorator).
+
+    The class must be a `keras.Model` whose constructor takes the preset's
+    config as keyword arguments; register it with Keras too
+    (`keras.saving.register_keras_serializable`) so that saved models load.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, keras.Model)):
+        raise TypeError(f"Expected a keras.Model subclass. Received: cls={cls!r}")
     MODEL_CLASSES[cls.__name__] = cls
     return cls
 
 
-def register_preset(name, class_name, description, config):
-    """Adds a preset; the model families of later modules call this."""
+def register_preset(name, class_name, description, config, overwrite=False):
+    """Adds a preset to the zoo: `create(name)`, `list_models()` and `seqzoo list` see it.
+
+    Example:
+
+    ```python
+    seqzoo.models.register_preset(
+        "seq2seq_luong_big", "Seq2Seq", "Luong attention, 4 layers of 1024",
+        {"attention": "luong", "units": 1024, "num_layers": 4})
+    model = seqzoo.create("seq2seq_luong_big", source_vocab_size=..., target_vocab_size=...)
+    ```
+
+    Args:
+        name: the preset's name.
+        class_name: a registered model class (`MODEL_CLASSES`), e.g. `"Seq2Seq"`.
+        description: one line for `list_models()`.
+        config: constructor arguments of the class.
+        overwrite: replace a preset of the same name.
+
+    Raises:
+        ValueError: an existing name without `overwrite`, an unknown class,
+            or config keys the class does not take.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"Expected a preset name. Received: name={name!r}")
+    if name in PRESETS and not overwrite:
+        raise ValueError(f"A preset named {name!r} exists; pass overwrite=True to replace it")
+    if class_name not in MODEL_CLASSES:
+        raise ValueError(f"Unknown model class. Received: class_name={class_name!r}; expected "
+                         f"one of {sorted(MODEL_CLASSES)} (see register_model_class)")
+    unknown = sorted(set(config) - set(_arguments(MODEL_CLASSES[class_name])) - {"name"})
+    if unknown:
+        raise ValueError(f"Unknown argument(s) {unknown} for {class_name} in preset {name!r}")
     PRESETS[name] = {"class": class_name, "description": description, "config": dict(config)}
 
 

@@ -4,13 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from seqzoo.data.padding import pad_sequences
-from seqzoo.errors import InputError
-from seqzoo.decoding import CompiledFunction, beam_search, greedy_search, sample
+from seqzoo.decoding import CompiledFunction
 from seqzoo.layers import TokenEmbedding
 from seqzoo.layers.bridge import BRIDGES, Bridge
 from seqzoo.layers.decoder import ATTENTIONS, RNNDecoder
 from seqzoo.layers.rnn import RNNStack
+from seqzoo.layers.scheduled_sampling import check_schedule, sampling_probability
 from seqzoo.losses import SampledSoftmax, SequenceLoss
 from seqzoo.metrics import MaskedTokenAccuracy, Perplexity, SequenceExactMatch
 from seqzoo.models.base import (
@@ -21,14 +20,11 @@ from seqzoo.models.base import (
     deserialize_tokenizer,
     serialize_tokenizer,
 )
-from seqzoo.text.specials import BOS_ID, PAD_ID
-from seqzoo.layers.scheduled_sampling import check_schedule, sampling_probability
-
-SOURCE_LENGTH_MULTIPLE = 8
-
+from seqzoo.models.search import SearchMixin
+from seqzoo.text.specials import PAD_ID
 
 @keras.saving.register_keras_serializable(package="seqzoo")
-class Seq2Seq(SampledTraining, ZooModel):
+class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
     """An RNN encoder-decoder, with or without attention.
 
     Inputs are a dict `{"source_ids": [B, S], "decoder_input_ids": [B, T]}`
@@ -146,34 +142,33 @@ class Seq2Seq(SampledTraining, ZooModel):
                 f"({encoder.output_size}) and decoder_layers == num_layers ({num_layers}). "
                 f"Received: decoder_units={decoder_units}, decoder_layers={decoder_layers}")
 
+        # Layers are made and built in a fixed order: initial weights depend on it.
+        parts = dict(encoder=encoder, decoder=decoder, bridge=bridge_layer)
+        parts["source_embedding"] = TokenEmbedding(source_vocab_size, embedding_dim,
+                                                   name="source_embedding")
+        parts["target_embedding"] = TokenEmbedding(target_vocab_size, target_embedding_dim,
+                                                   name="target_embedding")
+        parts["source_dropout"] = parts["target_dropout"] = None
+        if embedding_dropout:
+            parts["source_dropout"] = keras.layers.Dropout(embedding_dropout,
+                                                           name="source_embedding_dropout")
+            parts["target_dropout"] = keras.layers.Dropout(embedding_dropout,
+                                                           name="target_embedding_dropout")
+        parts["projection"] = None
+        if tie_embeddings and decoder.output_size != target_embedding_dim:
+            parts["projection"] = keras.layers.Dense(target_embedding_dim, name="projection")
+        head = parts["head"] = SampledSoftmax(
+            target_vocab_size, num_sampled=num_sampled,
+            tied_embedding=parts["target_embedding"] if tie_embeddings else None, name="output")
+        # The graph is built from the same helpers as `encode` and `step`.
         source = keras.Input((None,), dtype="int32", name="source_ids")
         decoder_inputs = keras.Input((None,), dtype="int32", name="decoder_input_ids")
-        source_embedding = TokenEmbedding(source_vocab_size, embedding_dim,
-                                          name="source_embedding")
-        target_embedding = TokenEmbedding(target_vocab_size, target_embedding_dim,
-                                          name="target_embedding")
-        embedded_source = source_embedding(source)
-        embedded_target = target_embedding(decoder_inputs)
-        source_dropout = target_dropout = None
-        if embedding_dropout:
-            source_dropout = keras.layers.Dropout(embedding_dropout,
-                                                  name="source_embedding_dropout")
-            target_dropout = keras.layers.Dropout(embedding_dropout,
-                                                  name="target_embedding_dropout")
-            embedded_source = source_dropout(embedded_source)
-            embedded_target = target_dropout(embedded_target)
-        memory, encoder_states = encoder(embedded_source)
-        memory_mask = ops.not_equal(source, PAD_ID)
-        initial_state = bridge_layer(encoder_states)
-        hidden = decoder(embedded_target, memory=memory,
-                            memory_mask=memory_mask, initial_state=initial_state)
-        projection = None
-        if tie_embeddings and decoder.output_size != target_embedding_dim:
-            projection = keras.layers.Dense(target_embedding_dim, name="projection")
-            hidden = projection(hidden)
-        head = SampledSoftmax(target_vocab_size, num_sampled=num_sampled,
-                              tied_embedding=target_embedding if tie_embeddings else None,
-                              name="output")
+        embedded_source = _embed_sources(parts, source)
+        embedded_target = _embed_targets(parts, decoder_inputs)
+        memory, memory_mask, initial_state = _encode_embedded(parts, source, embedded_source)
+        hidden = _features(parts, decoder(embedded_target, memory=memory,
+                                          memory_mask=memory_mask,
+                                          initial_state=initial_state))
         logits = head(hidden)
         inputs = {"source_ids": source, "decoder_input_ids": decoder_inputs}
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
@@ -197,15 +192,10 @@ class Seq2Seq(SampledTraining, ZooModel):
             # Counts training steps for the schedule; a model variable (not the
             # optimizer's) so every backend's trainer can read and update it.
             self.sampling_step = keras.Variable(0.0, trainable=False, name="sampling_step")
-        self._parts = dict(source_embedding=source_embedding, target_embedding=target_embedding,
-                           encoder=encoder, bridge=bridge_layer, decoder=decoder,
-                           projection=projection, head=head, source_dropout=source_dropout,
-                           target_dropout=target_dropout)
+        self._parts = parts
         self._init_sampled_training(inputs, hidden, head, num_sampled)
-        # `_search` is the uncompiled search (the export traces it itself).
-        self._search = search_step_function(self.encode, self.step, attention is not None,
-                                            self._alignment, lambda state: state["mask"])
-        self._search_fn = CompiledFunction(self._search, lambda: self.variables)
+        self._init_search(self.encode, self.step, attention is not None, self._alignment,
+                          lambda state: state["mask"])
         self._score_fn = CompiledFunction(self._sequence_log_probs, lambda: self.variables)
 
     def get_config(self):
@@ -220,8 +210,6 @@ class Seq2Seq(SampledTraining, ZooModel):
 
     def default_metrics(self):
         return [MaskedTokenAccuracy(), SequenceExactMatch(), Perplexity()]
-
-    # -- inference -----------------------------------------------------------
 
     # -- scheduled sampling ----------------------------------------------------
 
@@ -267,34 +255,26 @@ class Seq2Seq(SampledTraining, ZooModel):
 
     def encode(self, source_ids, training=False):
         """Encodes `[B, S]` source ids; returns the decoder's initial step state."""
-        parts = self._parts
         source_ids = ops.convert_to_tensor(source_ids, "int32")
-        embedded = parts["source_embedding"](source_ids)
-        if parts["source_dropout"] is not None:
-            embedded = parts["source_dropout"](embedded, training=training)
-        memory, encoder_states = parts["encoder"](embedded, training=training)
-        initial = parts["bridge"](encoder_states)
-        return parts["decoder"].initial_step_state(
-            initial, memory, ops.not_equal(source_ids, PAD_ID))
+        memory, memory_mask, initial = _encode_embedded(
+            self._parts, source_ids, _embed_sources(self._parts, source_ids, training),
+            training=training)
+        return self._parts["decoder"].initial_step_state(initial, memory, memory_mask)
 
     def step(self, token_ids, state, training=False):
         """One decoding step: `([B] ids, state) -> ([B, V] logits, state)`."""
         parts = self._parts
-        embedded = parts["target_embedding"].lookup(token_ids)
-        if parts["target_dropout"] is not None:
-            embedded = parts["target_dropout"](embedded, training=training)
+        embedded = _embed_targets(parts, token_ids, training=training, step=True)
         output, state = parts["decoder"].step(embedded, state, training=training)
-        if parts["projection"] is not None:
-            output = parts["projection"](output)
-        return parts["head"](output), state
+        return parts["head"](_features(parts, output)), state
 
     def attention_weights(self, source_ids, decoder_input_ids):
         """Teacher-forced attention weights `[B, T, S]` (for plots)."""
         parts = self._parts
-        if self._hyperparameters["attention"] is None:
+        if self.hyperparameters["attention"] is None:
             raise ValueError("This model has no attention (attention=None).")
         state = self.encode(source_ids)
-        embedded = parts["target_embedding"](ops.convert_to_tensor(decoder_input_ids, "int32"))
+        embedded = _embed_targets(parts, ops.convert_to_tensor(decoder_input_ids, "int32"))
         _, weights = parts["decoder"](
             embedded, memory=state["memory"], memory_mask=state["mask"],
             initial_state=state["rnn"], return_alignments=True)
@@ -336,152 +316,34 @@ class Seq2Seq(SampledTraining, ZooModel):
         inputs, targets = decoder_io([list(t) for t in target_ids], maxlen=target_length)
         return ops.convert_to_numpy(self._score_fn(source_ids, inputs, targets))
 
-    def search(self, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
-               length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,
-               seed=None):
-        """Decodes `[B, S]` source ids (compiled), returning numpy arrays.
 
-        Args:
-            source_ids: right-padded source ids.
-            method: `"beam"`, `"greedy"` or `"sample"`.
-            beam_size, n_best, length_penalty, coverage_penalty: beam search.
-            max_length: most target tokens, `</s>` included (default
-                `2 * S + 10`).
-            temperature, top_k, seed: sampling.
-
-        Returns:
-            A dict with `"ids"` `[B, n, T]` (`n = n_best` for beam search, else
-            1), `"scores"` `[B, n]`, and for beam search with attention
-            `"alignments"` `[B, n, T, S]`.
-        """
-        return run_search(self._search_fn, source_ids, method=method, beam_size=beam_size,
-                          max_length=max_length, n_best=n_best, length_penalty=length_penalty,
-                          coverage_penalty=coverage_penalty, temperature=temperature,
-                          top_k=top_k, seed=seed)
-
-    def translate(self, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
-                  coverage_penalty=0.0, return_scores=False, return_alignments=False):
-        """Translates raw texts with the model's tokenizers.
-
-        Args:
-            texts: a list of source strings.
-            beam_size: 1 for greedy search, more for beam search.
-            max_length: most target tokens (default `2 * longest source + 10`).
-            n_best: hypotheses per text (`<= beam_size`).
-            length_penalty, coverage_penalty: GNMT penalties (beam search).
-            return_scores: also return the scores.
-            return_alignments: also return attention alignments
-                `[n_best, T, S]` per text (attention models, beam search).
-
-        Returns:
-            A list with one string per text (`n_best == 1`) or one list of
-            `n_best` strings; with `return_scores`/`return_alignments` a dict
-            with `"texts"`, `"scores"`, `"alignments"`.
-        """
-        return translate_texts(self, texts, beam_size=beam_size, max_length=max_length,
-                               n_best=n_best, length_penalty=length_penalty,
-                               coverage_penalty=coverage_penalty, return_scores=return_scores,
-                               return_alignments=return_alignments)
+# The forward pass in pieces, shared by the functional graph (teacher
+# forcing) and `encode`/`step` (search), so the two cannot drift apart.
 
 
-def search_step_function(encode, step, has_attention, alignment, source_mask):
-    """The body of a compiled search over any encoder-decoder (model or ensemble).
-
-    Args:
-        encode: `[B, S] ids -> state`.
-        step: `([B] ids, state) -> ([B, V] logits, state)`.
-        has_attention: whether `alignment(state)` gives the attention `[B, S]`.
-        alignment, source_mask: `state -> [B, S]` attention and source mask.
-
-    Returns:
-        `fn(source_ids, uniforms, method, max_length, beam_size, n_best,
-        length_penalty, coverage_penalty, temperature, top_k) -> dict`, to be
-        wrapped in a `CompiledFunction` and called through `run_search`.
-    """
-
-    def search(source_ids, uniforms, method, max_length, beam_size, n_best,
-               length_penalty, coverage_penalty, temperature, top_k):
-        state = encode(source_ids)
-        start = ops.full((ops.shape(source_ids)[0],), BOS_ID, "int32")
-        if method == "beam":
-            return beam_search(
-                step, start, state, beam_size=beam_size, max_length=max_length,
-                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-                n_best=n_best, alignment_fn=alignment if has_attention else None,
-                source_mask=source_mask(state) if has_attention else None)
-        if method == "greedy":
-            ids, scores, _ = greedy_search(step, start, state, max_length)
-        else:
-            ids, scores, _ = sample(step, start, state, max_length, uniforms,
-                                    temperature=temperature, top_k=top_k)
-        return {"ids": ids[:, None], "scores": scores[:, None]}
-
-    return search
+def _embed_sources(parts, source_ids, training=None):
+    """Source embeddings `[B, S, E]` of `[B, S]` ids."""
+    embedded = parts["source_embedding"](source_ids)
+    if parts["source_dropout"] is not None:
+        embedded = parts["source_dropout"](embedded, training=training)
+    return embedded
 
 
-def run_search(search_fn, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
-               length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,
-               seed=None):
-    """Checks the arguments of `search` and calls the compiled `search_fn` (see `Seq2Seq.search`)."""
-    if method not in ("beam", "greedy", "sample"):
-        raise ValueError(f"Expected method 'beam', 'greedy' or 'sample'. Received: method={method!r}")
-    source_ids = np.asarray(source_ids, dtype="int32")
-    if source_ids.ndim != 2 or source_ids.shape[1] == 0:
-        raise ValueError(f"Expected source ids of shape [B, S]. Received: shape={source_ids.shape}")
-    length = source_ids.shape[1]
-    if max_length is None:
-        max_length = 2 * length + 10
-    check_positive_int("max_length", max_length)
-    check_positive_int("beam_size", beam_size)
-    # The search compiles once per input shape: padding the source to a
-    # multiple of 8 (masked, so the results are the same) bounds the
-    # number of compilations when lengths vary from call to call.
-    padded = -(-length // SOURCE_LENGTH_MULTIPLE) * SOURCE_LENGTH_MULTIPLE
-    source_ids = np.pad(source_ids, ((0, 0), (0, padded - length)))
-    uniforms = keras.random.uniform((max_length, source_ids.shape[0]), seed=seed)
-    result = search_fn(
-        source_ids, uniforms, method=method, max_length=int(max_length),
-        beam_size=int(beam_size), n_best=int(n_best), length_penalty=float(length_penalty),
-        coverage_penalty=float(coverage_penalty), temperature=float(temperature),
-        top_k=top_k)
-    result = {k: ops.convert_to_numpy(v) for k, v in result.items()}
-    if "alignments" in result:
-        result["alignments"] = result["alignments"][..., :length]
-    return result
+def _encode_embedded(parts, source_ids, embedded, training=None):
+    """`(memory [B, S, H], memory mask [B, S], decoder initial state)` of embedded sources."""
+    memory, encoder_states = parts["encoder"](embedded, training=training)
+    return memory, ops.not_equal(source_ids, PAD_ID), parts["bridge"](encoder_states)
 
 
-def translate_texts(model, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
-                    coverage_penalty=0.0, return_scores=False, return_alignments=False):
-    """`model.translate(texts, ...)` for anything with tokenizers and `search` (see `Seq2Seq.translate`)."""
-    if model.source_tokenizer is None or model.target_tokenizer is None:
-        raise ValueError("translate() needs source_tokenizer and target_tokenizer; "
-                         "use search() with token ids instead.")
-    if isinstance(texts, str):
-        raise TypeError("Expected a list of texts. Received: a single string")
-    encoded = []
-    for index, text in enumerate(texts):
-        unknown = model.source_tokenizer.unknown_tokens(text)
-        if unknown:
-            raise InputError(f"texts[{index}]={text!r} has tokens outside the source "
-                             f"vocabulary: {unknown}")
-        ids = model.source_tokenizer.encode(text)
-        if not ids:
-            raise InputError(f"Expected non-empty texts. Received: texts[{index}]={text!r}")
-        encoded.append(ids)
-    if not encoded:
-        return []
-    method = "beam" if beam_size > 1 or n_best > 1 or return_alignments else "greedy"
-    result = model.search(pad_sequences(encoded), method=method, beam_size=beam_size,
-                          max_length=max_length, n_best=n_best,
-                          length_penalty=length_penalty, coverage_penalty=coverage_penalty)
-    decoded = [[model.target_tokenizer.decode(h) for h in row] for row in result["ids"]]
-    outputs = [row[0] for row in decoded] if n_best == 1 else decoded
-    if not (return_scores or return_alignments):
-        return outputs
-    extra = {"texts": outputs, "scores": result["scores"]}
-    if return_alignments:
-        if "alignments" not in result:
-            raise ValueError("This model has no attention: there are no alignments.")
-        extra["alignments"] = [
-            row[:, :, : len(src)] for row, src in zip(result["alignments"], encoded)]
-    return extra
+def _embed_targets(parts, token_ids, training=None, step=False):
+    """Target embeddings of `[B, T]` ids, or of one step's `[B]` ids (`step=True`)."""
+    embedding = parts["target_embedding"]
+    embedded = embedding.lookup(token_ids) if step else embedding(token_ids)
+    if parts["target_dropout"] is not None:
+        embedded = parts["target_dropout"](embedded, training=training)
+    return embedded
+
+
+def _features(parts, hidden):
+    """The decoder output as the head reads it (projected for tied embeddings)."""
+    return hidden if parts["projection"] is None else parts["projection"](hidden)

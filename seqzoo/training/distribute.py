@@ -1,5 +1,9 @@
 """Training on several devices with the backend's own engine.
 
+Longer than 400 lines: the TensorFlow and JAX engines and the batch
+filling they share are one mechanism behind one `train_on_batch`; split,
+each half would need the other's private helpers.
+
 - TensorFlow: `tf.distribute.MirroredStrategy` over the visible GPUs (or,
   without GPUs, every logical CPU device), or
   `tf.distribute.MultiWorkerMirroredStrategy` across machines (`TF_CONFIG`).

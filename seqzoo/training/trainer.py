@@ -1,5 +1,10 @@
 """`Trainer`: the one training loop of seqzoo.
 
+Longer than 400 lines: the loop, its resume state (epoch, batch, step,
+best, plateau counters), checkpoints, dev evaluation and the run record
+change together; they are kept in one class so that a resumed run repeats
+an uninterrupted one exactly.
+
 `seqzoo train`, `seqzoo finetune`, the letter-sorting demo and the G2P
 recipe all train through it. It trains either a seq2seq preset on parallel
 files into a run folder (`Trainer(out, preset, settings, ...)`, then

@@ -135,3 +135,42 @@ def test_load_takes_a_run_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no model.keras in the folder"):
         seqzoo.load(tmp_path / "empty")
+
+
+def test_users_register_their_own_presets_and_model_classes():
+    import keras
+
+    from seqzoo.models import (
+        MODEL_CLASSES,
+        PRESETS,
+        SequenceClassifier,
+        list_models,
+        register_model_class,
+        register_preset,
+    )
+
+    @keras.saving.register_keras_serializable(package="seqzoo_tests")
+    class WideClassifier(SequenceClassifier):
+        pass
+
+    try:
+        assert register_model_class(WideClassifier) is WideClassifier
+        register_preset("wide_classifier", "WideClassifier", "a user's classifier",
+                        {"num_classes": 3, "vocab_size": 50, "embedding_dim": 8, "units": 4})
+        model = seqzoo.create("wide_classifier", units=6)
+        assert isinstance(model, WideClassifier) and model.hyperparameters["units"] == 6
+        assert "wide_classifier" in [m["name"] for m in list_models()]
+        with pytest.raises(ValueError, match="exists; pass overwrite=True"):
+            register_preset("wide_classifier", "WideClassifier", "again", {})
+        register_preset("wide_classifier", "WideClassifier", "again", {}, overwrite=True)
+        assert PRESETS["wide_classifier"]["description"] == "again"
+        with pytest.raises(ValueError, match="Unknown model class.*'Nope'"):
+            register_preset("x", "Nope", "", {})
+        with pytest.raises(ValueError, match=r"Unknown argument\(s\) \['unitz'\]"):
+            register_preset("x", "WideClassifier", "", {"unitz": 3})
+        with pytest.raises(TypeError, match="keras.Model subclass"):
+            register_model_class(int)
+        assert "x" not in PRESETS
+    finally:
+        PRESETS.pop("wide_classifier", None)
+        MODEL_CLASSES.pop("WideClassifier", None)
