@@ -24,7 +24,8 @@ def _pyplot():
 
 
 def _ok(records, suite):
-    return [r for r in records if r.get("suite") == suite and not r.get("error") and r.get("results")]
+    return [r for r in records
+            if r.get("suite") == suite and not r.get("error") and r.get("results")]
 
 
 def _median(figures, unit):
@@ -93,7 +94,8 @@ def _rnn(plt, records, out):
     rows = [r for r in _ok(records, "rnn") if r.get("kind", "config") == "config"]
     if not rows:
         return None
-    impls = [i for i in ("seqzoo", "seqzoo_no_cudnn", "torch") if any(i in r["results"] for r in rows)]
+    impls = [i for i in ("seqzoo", "seqzoo_no_cudnn", "torch")
+             if any(i in r["results"] for r in rows)]
     series = [(impl, [_median(r["results"].get(impl, {}), "tokens_per_s") for r in rows])
               for impl in impls]
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows) + 2), 4))

@@ -7,7 +7,6 @@ default backend but not required (set `KERAS_BACKEND=jax` or `torch`).
 __version__ = "0.1.0"
 
 from seqzoo import data, decoding, layers, losses, metrics, models, text  # noqa: E402,F401
-from seqzoo.models import create, list_models, load  # noqa: E402,F401
 from seqzoo.errors import (  # noqa: E402,F401
     DataError,
     InputError,
@@ -15,3 +14,4 @@ from seqzoo.errors import (  # noqa: E402,F401
     TokenizerError,
     VocabularyError,
 )
+from seqzoo.models import create, list_models, load  # noqa: E402,F401

@@ -19,7 +19,8 @@ def check_positive_int(name, value, allow_none=False):
 def check_choice(name, value, choices):
     """Raises unless `value` is one of `choices`."""
     if value not in choices:
-        raise ValueError(f"Expected {name} to be one of {list(choices)}. Received: {name}={value!r}")
+        raise ValueError(f"Expected {name} to be one of {list(choices)}. "
+                         f"Received: {name}={value!r}")
     return value
 
 

@@ -291,7 +291,8 @@ def _named_paths():
     named = []
     for page in _pages():
         _, prose = _blocks_and_prose(page.read_text(encoding="utf-8"))
-        pattern = r"`((?:tests|seqzoo|benchmarks|data|docs)/[^`\s]*(?:/|\.(?:py|sh|md|txt|json|png)))`"
+        pattern = (r"`((?:tests|seqzoo|benchmarks|data|docs)/[^`\s]*"
+                   r"(?:/|\.(?:py|sh|md|txt|json|png)))`")
         for match in re.finditer(pattern, prose):
             if re.search(r"[A-Z]{3,}", match.group(1)):
                 continue  # a placeholder such as gpu-BACKEND
@@ -304,4 +305,5 @@ def _named_paths():
 @pytest.mark.parametrize("page, number, path", _named_paths())
 def test_named_repository_path_exists(page, number, path):
     matches = list(ROOT.glob(path.rstrip("/"))) if "*" in path else [ROOT / path]
-    assert matches and all(p.exists() for p in matches), f"{_name(page)}:{number}: {path} does not exist"
+    assert matches and all(p.exists() for p in matches), \
+        f"{_name(page)}:{number}: {path} does not exist"

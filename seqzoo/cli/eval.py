@@ -1,6 +1,12 @@
 """`seqzoo eval`: score a saved seq2seq model on parallel files."""
 
-from seqzoo.cli.common import TRANSLATE_BATCH, check_not_empty, load_seq2seq, read_texts, translate_all
+from seqzoo.cli.common import (
+    TRANSLATE_BATCH,
+    check_not_empty,
+    load_seq2seq,
+    read_texts,
+    translate_all,
+)
 from seqzoo.errors import InputError
 
 

@@ -2,7 +2,6 @@
 
 import os
 
-from seqzoo.errors import InputError
 from seqzoo.cli.common import load_seq2seq
 from seqzoo.cli.train import (
     add_common_arguments,
@@ -12,6 +11,7 @@ from seqzoo.cli.train import (
     start_run,
     verbosity,
 )
+from seqzoo.errors import InputError
 
 FREEZE_PARTS = ("encoder", "embeddings", "decoder")
 

@@ -172,7 +172,8 @@ def run(args):
                       verbose=verbosity(args))
     start_run(trainer, args.overwrite)
     data = trainer.record["data"]
-    print(f"{args.model}: {trainer.model.count_params():,} parameters; train {data['train']['pairs']} "
+    print(f"{args.model}: {trainer.model.count_params():,} parameters; train "
+          f"{data['train']['pairs']} "
           f"pairs ({data['train']['skipped']['count']} skipped)"
           + (f", dev {data['dev']['pairs']} pairs" if "dev" in data else "")
           + f"; vocabularies {trainer.source_tokenizer.vocab_size} / "

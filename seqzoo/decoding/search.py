@@ -19,7 +19,8 @@ def _check_decode_args(max_length, temperature=1.0, top_k=None):
     if not temperature > 0:
         raise ValueError(f"Expected temperature > 0. Received: temperature={temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"Expected top_k to be None or a positive integer. Received: top_k={top_k!r}")
+        raise ValueError("Expected top_k to be None or a positive integer. "
+                         f"Received: top_k={top_k!r}")
 
 
 def decode_loop(step_fn, start_ids, state, max_length, choose, eos_id=EOS_ID):

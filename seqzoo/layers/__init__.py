@@ -5,13 +5,13 @@ from seqzoo.layers.attention import BahdanauAttention, BaseAttention, LuongAtten
 from seqzoo.layers.bridge import Bridge
 from seqzoo.layers.decoder import RNNDecoder
 from seqzoo.layers.embedding import TokenEmbedding
-from seqzoo.layers.rnn import RNNStack
-from seqzoo.layers.scheduled_sampling import SCHEDULES, sampling_probability
 from seqzoo.layers.masking import (
     lengths_from_ids,
     mask_from_ids,
     sequence_mask,
 )
+from seqzoo.layers.rnn import RNNStack
+from seqzoo.layers.scheduled_sampling import SCHEDULES, sampling_probability
 
 __all__ = [
     "SCHEDULES",

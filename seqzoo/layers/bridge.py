@@ -42,7 +42,8 @@ class Bridge(keras.layers.Layer):
         if mode not in BRIDGES:
             raise ValueError(f"Expected bridge mode in {list(BRIDGES)}. Received: mode={mode!r}")
         if not isinstance(decoder_units, int) or decoder_units < 1:
-            raise ValueError(f"Expected a positive integer. Received: decoder_units={decoder_units!r}")
+            raise ValueError("Expected a positive integer. "
+                             f"Received: decoder_units={decoder_units!r}")
         self.mode = mode
         self.decoder_units = decoder_units
         self.decoder_layers = decoder_layers
@@ -51,9 +52,9 @@ class Bridge(keras.layers.Layer):
         self.projections = []
         if mode == "dense":
             self.projections = [
-                [keras.layers.Dense(decoder_units, name=f"bridge_{l}_{s}")
+                [keras.layers.Dense(decoder_units, name=f"bridge_{layer}_{s}")
                  for s in range(decoder_num_states)]
-                for l in range(decoder_layers)
+                for layer in range(decoder_layers)
             ]
 
     def _joined(self, encoder_states, layer, kind):

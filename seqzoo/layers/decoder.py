@@ -72,9 +72,11 @@ class RNNDecoder(keras.layers.Layer):
                  input_feeding=False, coverage=False, **kwargs):
         super().__init__(**kwargs)
         if attention not in ATTENTIONS:
-            raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={attention!r}")
+            raise ValueError(f"Expected attention in {list(ATTENTIONS)}. "
+                             f"Received: attention={attention!r}")
         if input_feeding and attention is None:
-            raise ValueError("input_feeding=True needs an attention mechanism. Received: attention=None")
+            raise ValueError("input_feeding=True needs an attention mechanism. "
+                             "Received: attention=None")
         if coverage and not input_feeding:
             raise ValueError("coverage=True needs the stepwise decoder. Received: coverage=True, "
                              "input_feeding=False")

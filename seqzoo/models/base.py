@@ -80,7 +80,8 @@ class ZooModel(keras.Model):
         ids = self.tokenizer.encode_batch(list(texts))
         for index, row in enumerate(ids):
             if not row:
-                raise ValueError(f"Expected non-empty texts. Received: texts[{index}]={texts[index]!r}")
+                raise ValueError("Expected non-empty texts. "
+                                 f"Received: texts[{index}]={texts[index]!r}")
         return pad_sequences(ids)
 
     def predict_texts(self, texts, **kwargs):

@@ -73,7 +73,8 @@ class Seq2SeqEnsemble(SearchMixin):
         self.combine = combine
         self.source_tokenizer = first.source_tokenizer
         self.target_tokenizer = first.target_tokenizer
-        self._attending = [i for i, m in enumerate(models) if m.hyperparameters["attention"] is not None]
+        self._attending = [i for i, m in enumerate(models)
+                           if m.hyperparameters["attention"] is not None]
         self._init_search(self.encode, self.step, bool(self._attending), self._alignment,
                           lambda states: states[self._attending[0]]["mask"])
 

@@ -23,6 +23,7 @@ from seqzoo.models.base import (
 from seqzoo.models.search import SearchMixin
 from seqzoo.text.specials import PAD_ID
 
+
 @keras.saving.register_keras_serializable(package="seqzoo")
 class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
     """An RNN encoder-decoder, with or without attention.
@@ -109,7 +110,8 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
         check_rate("dropout", dropout)
         check_rate("embedding_dropout", embedding_dropout)
         if attention not in ATTENTIONS:
-            raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={attention!r}")
+            raise ValueError(f"Expected attention in {list(ATTENTIONS)}. "
+                             f"Received: attention={attention!r}")
         if bridge not in BRIDGES:
             raise ValueError(f"Expected bridge in {list(BRIDGES)}. Received: bridge={bridge!r}")
         if scheduled_sampling is not None:
@@ -183,7 +185,8 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
             decoder_units=decoder_units, decoder_layers=decoder_layers, attention=attention,
             attention_score=attention_score, attention_units=attention_units,
             attention_normalize=attention_normalize, input_feeding=input_feeding,
-            coverage=coverage, bridge=bridge, tie_embeddings=tie_embeddings, num_sampled=num_sampled,
+            coverage=coverage, bridge=bridge, tie_embeddings=tie_embeddings,
+            num_sampled=num_sampled,
             scheduled_sampling=scheduled_sampling, sampling_steps=sampling_steps,
             max_sampling_probability=max_sampling_probability,
         )

@@ -1,4 +1,4 @@
-"""Callbacks of the trainer: a wall-clock budget, a cosine schedule, weight averaging, a dev monitor.
+"""Callbacks of the trainer: wall-clock budget, cosine schedule, weight averaging, dev monitor.
 
 They follow `keras.callbacks.Callback`, so they also work in `model.fit`.
 `Trainer` calls `on_train_begin`, `on_epoch_begin`, `on_train_batch_begin`,
@@ -84,7 +84,8 @@ class CosineSchedule(keras.callbacks.Callback):
 
     def rate(self):
         """The cosine-decayed learning rate at the current progress."""
-        return self.final + 0.5 * (self.base - self.final) * (1 + math.cos(math.pi * self.progress()))
+        cosine = 1 + math.cos(math.pi * self.progress())
+        return self.final + 0.5 * (self.base - self.final) * cosine
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.step() % self.every == 0:

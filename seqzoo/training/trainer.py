@@ -197,7 +197,8 @@ class Trainer:
                                                    s["max_length"])
         self.batches = run_data.make_batches(src, tgt, s)
         self.record["data"] = {
-            "train": {"files": self.train_paths, "pairs": len(src), "tokens_target": sum(map(len, tgt)),
+            "train": {"files": self.train_paths, "pairs": len(src),
+                      "tokens_target": sum(map(len, tgt)),
                       "skipped": run_data.describe_skipped(skipped)}}
         self.dev = None
         if dev is not None:

@@ -39,7 +39,8 @@ LOADER = textwrap.dedent("""
             arg = tf.constant(value, tf.int32 if sig != "translate" else tf.string)
             key = "source_ids" if sig != "translate" else "texts"
             got = loaded.signatures[sig](**{key: arg})
-            result[sig] = {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()
+            result[sig] = {k: (v.numpy().astype(str) if v.dtype == tf.string
+                               else v.numpy()).tolist()
                            for k, v in got.items()}
         if "translate" in loaded.signatures:
             try:
@@ -82,10 +83,12 @@ def saved(tmp_path_factory):
 @needs_tensorflow
 def test_savedmodel_decodes_like_the_keras_model_in_a_fresh_process(saved, capsys):
     folder = saved
-    assert main(["export", "--model", str(folder / "chars.keras"), "--out", str(folder / "sm_chars"),
+    assert main(["export", "--model", str(folder / "chars.keras"),
+                 "--out", str(folder / "sm_chars"),
                  "--beam-size", "3", "--n-best", "2", "--max-length", str(MAX_LENGTH)]) == 0
     assert "signatures beam, greedy, serving_default, translate" in capsys.readouterr().out
-    assert main(["export", "--model", str(folder / "words.keras"), "--out", str(folder / "sm_words"),
+    assert main(["export", "--model", str(folder / "words.keras"),
+                 "--out", str(folder / "sm_words"),
                  "--beam-size", "1", "--max-length", str(MAX_LENGTH)]) == 0
     assert main(["export", "--model", str(folder / "bare.keras"), "--out", str(folder / "sm_bare"),
                  "--beam-size", "2", "--max-length", str(MAX_LENGTH)]) == 0

@@ -44,7 +44,8 @@ def test_scale_true_multiplies_by_sqrt_dim():
     plain = ops.convert_to_numpy(_layer()(np.array([[2]])))
     scaled = ops.convert_to_numpy(_layer(scale=True)(np.array([[2]])))
     np.testing.assert_allclose(scaled, plain * np.sqrt(3), rtol=1e-6)
-    np.testing.assert_allclose(ops.convert_to_numpy(_layer(scale=0.5)(np.array([[2]]))), plain * 0.5)
+    scaled = ops.convert_to_numpy(_layer(scale=0.5)(np.array([[2]])))
+    np.testing.assert_allclose(scaled, plain * 0.5)
 
 
 def test_project_gives_tied_logits():

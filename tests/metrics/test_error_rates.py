@@ -16,7 +16,8 @@ def test_corpus_rate_is_total_distance_over_total_reference_length():
 
 
 def test_word_error_rate_splits_on_whitespace():
-    assert word_error_rate(["the cat sat", "hi"], ["the cat sat down", "hi"]) == pytest.approx(1 / 5)
+    wer = word_error_rate(["the cat sat", "hi"], ["the cat sat down", "hi"])
+    assert wer == pytest.approx(1 / 5)
 
 
 def test_phone_sequences_are_tokens_not_characters():

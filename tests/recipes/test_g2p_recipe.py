@@ -232,7 +232,8 @@ def test_ensemble_recipe_end_to_end_on_a_slice(tmp_path, capsys):
         assert member["folder"] == folder.name and member["test"]["greedy"]["words"] == 60
         for name in ("model.keras", "results.json", "log.txt", "test_predictions.tsv"):
             assert (folder / name).stat().st_size > 0
-    assert record["test"]["greedy"]["words"] == 60 and record["ensemble_dev"]["words"] == 40  # dev_words=40
+    # dev_words=40
+    assert record["test"]["greedy"]["words"] == 60 and record["ensemble_dev"]["words"] == 40
     # The written predictions are the ensemble's, not a member's.
     rows = [line.split("\t") for line in (out / "test_predictions.tsv").read_text().splitlines()]
     ensemble = Seq2SeqEnsemble.load([out / "member-1", out / "member-2"])

@@ -51,7 +51,8 @@ WORKER = textwrap.dedent("""
 
     def devices_of(dist, variable):
         if dist.strategy is not None:
-            return sorted(v.device for v in dist.strategy.experimental_local_results(variable.value))
+            local = dist.strategy.experimental_local_results(variable.value)
+            return sorted(v.device for v in local)
         if dist.distribution is not None:
             return sorted(str(d) for d in variable.value.sharding.device_set)
         return []

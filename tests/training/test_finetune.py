@@ -54,7 +54,7 @@ def tiny_seq2seq(tokenizer, seed=0, **kwargs):
 
 def fit(model, x, y, epochs, seed=1, **kwargs):
     keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=5.0), 
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=5.0),
                   jit_compile=JIT)
     model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, **kwargs)
     return model

@@ -12,7 +12,8 @@ from seqzoo.recipes.g2p.settings import ARCHITECTURE
 def prepare(args, log):
     """The lexicon and word splits the run uses (printing the counts)."""
     if args.dictionary:
-        lexicon, skipped = dictionary.normalize_lexicon(dictionary.read_dictionary_file(args.dictionary))
+        lexicon, skipped = dictionary.normalize_lexicon(
+            dictionary.read_dictionary_file(args.dictionary))
         source = args.dictionary
     else:
         lexicon, skipped = dictionary.load_cmudict()
