@@ -8,6 +8,9 @@ import textwrap
 
 import pytest
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 SCRIPT = textwrap.dedent(
     """
     import sys

@@ -5,6 +5,9 @@ import pytest
 from seqzoo.data import BucketedBatches, decoder_io, lengths_from_ids
 from seqzoo.data.batching import _spread_first_two
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 
 def random_sequences(n, max_len=40, seed=0):
     rng = np.random.default_rng(seed)

@@ -19,6 +19,9 @@ from seqzoo.decoding.compiled import CompiledFunction
 from seqzoo.decoding.search import greedy_search
 from seqzoo.text.specials import BOS_ID, EOS_ID, PAD_ID
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 V, T = 5, 4  # vocabulary (PAD, UNK, BOS, EOS, one word) and max_length of most tests
 
 

@@ -7,6 +7,9 @@ from seqzoo.layers import TokenEmbedding
 from seqzoo.layers.attention import BahdanauAttention, BaseAttention, LuongAttention
 from tests.helpers import gradient
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 B, T, S, M, U = 2, 3, 4, 4, 5
 LENGTHS = np.array([4, 2])
 

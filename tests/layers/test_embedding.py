@@ -5,6 +5,9 @@ from keras import ops
 
 from seqzoo.layers import TokenEmbedding
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 
 def _layer(**kwargs):
     layer = TokenEmbedding(5, 3, **kwargs)

@@ -1,7 +1,11 @@
 import numpy as np
+import pytest
 from keras import ops
 
 from seqzoo.layers import lengths_from_ids, mask_from_ids, sequence_mask
+
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
 
 
 def test_sequence_mask_marks_first_lengths_positions():

@@ -8,6 +8,9 @@ from keras import ops
 from seqzoo.layers.rnn import RNNStack
 from tests.helpers import BACKEND
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 
 def _np(x):
     return ops.convert_to_numpy(x)

@@ -8,6 +8,9 @@ from keras import ops
 from seqzoo.losses import SampledSoftmax, sampled_softmax_loss
 from tests.helpers import BACKEND, gradient, needs_tensorflow
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 # One set of sizes for the whole file: on JAX every new shape costs an
 # eager compile, and the suite must stay fast.
 V, H, N = 40, 8, 12

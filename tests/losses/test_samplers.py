@@ -12,6 +12,9 @@ from seqzoo.losses import (
 )
 from tests.helpers import BACKEND
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 SAMPLERS = {
     "log_uniform": log_uniform_candidate_sampler,
     "uniform": uniform_candidate_sampler,

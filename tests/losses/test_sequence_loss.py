@@ -8,6 +8,9 @@ from keras import ops
 from seqzoo.losses import SequenceLoss, sequence_loss
 from tests.helpers import gradient
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 B, T, V = 2, 3, 4
 
 

@@ -12,6 +12,9 @@ from seqzoo.metrics import (
     sequence_exact_match,
 )
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 # Two sequences: [5, 6, 3] and [7, 3] + pad.
 Y_TRUE = np.array([[5, 6, 3], [7, 3, 0]])
 # Predicted ids: row 0 right everywhere, row 1 wrong on its first token and

@@ -5,8 +5,9 @@ import pytest
 from tests.helpers import BACKEND
 from tests.models import test_models, test_registry, test_seq2seq
 
-# On TensorFlow the full tests cover all of this.
-pytestmark = pytest.mark.skipif(BACKEND == "tensorflow", reason="covered by the full model tests")
+# Runs on the second backend in CI; on TensorFlow the full tests cover all of this.
+pytestmark = [pytest.mark.backend_neutral,
+              pytest.mark.skipif(BACKEND == "tensorflow", reason="covered by the full model tests")]
 
 
 @pytest.mark.parametrize("name", ["bilstm_classifier", "stacked_lstm_tagger",

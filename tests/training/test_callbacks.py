@@ -10,6 +10,9 @@ from seqzoo.training.callbacks import CosineSchedule, DevMonitor, WallClockBudge
 from seqzoo.training.config import resolve
 from seqzoo.training.trainer import Trainer
 
+# Runs on every backend (a second time on JAX in CI).
+pytestmark = pytest.mark.backend_neutral
+
 
 class _Optimizer:
     learning_rate = None
