@@ -1,6 +1,6 @@
 """Attention mechanisms for the seq2seq decoders: Luong and Bahdanau.
 
-Our replacement for `tfa.seq2seq.LuongAttention` / `BahdanauAttention`, on
+The replacement for `tfa.seq2seq.LuongAttention` / `BahdanauAttention`, on
 `keras.ops`. A mechanism splits its work in two so a decoder pays for the
 memory only once per sequence:
 

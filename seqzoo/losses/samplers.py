@@ -163,7 +163,7 @@ _SAMPLER_DOC = """
       has the same law as TF's sampler, which redraws until it holds
       `num_sampled` distinct ids, but there is no random number of tries
       `num_tries` to plug into TF's expected count
-      `-expm1(num_tries * log1p(-P(k)))`. We use that formula with the
+      `-expm1(num_tries * log1p(-P(k)))`. That formula is used with the
       effective number of tries `n` that solves
       `sum_k -expm1(n * log1p(-P(k))) = num_sampled` (see
       `effective_num_tries`), so the expected counts sum to `num_sampled`

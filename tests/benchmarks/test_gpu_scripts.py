@@ -1,4 +1,4 @@
-"""The scripts that run on a borrowed GPU machine: arguments, wheels, the command they run."""
+"""The scripts that run on a GPU machine without TensorFlow: arguments, wheels, the command they run."""
 
 import os
 import shutil

@@ -73,7 +73,7 @@ def test_train_writes_model_and_vocab_files(trained):
 def test_trained_model_has_our_special_ids(trained):
     assert [trained.id_to_token(i) for i in range(4)] == list(SPECIAL_TOKENS)
     assert [trained.token_to_id(t) for t in SPECIAL_TOKENS] == [0, 1, 2, 3]
-    # Models trained here need no remapping: our ids are SentencePiece's ids.
+    # Models trained here need no remapping: seqzoo's ids are SentencePiece's ids.
     processor = spm.SentencePieceProcessor(model_proto=trained.serialized_model_proto)
     assert trained.encode(SAMPLE) == processor.encode(SAMPLE)
 
@@ -240,7 +240,7 @@ def test_default_sentencepiece_ids_are_remapped(default_ids_model):
     size = processor.get_piece_size()
     assert tokenizer.vocab_size == size + 1  # the model has no pad; ours is added
     assert [tokenizer.id_to_token(i) for i in range(4)] == list(SPECIAL_TOKENS)
-    # The model's first ordinary piece (id 3) becomes our id 4, and so on in order.
+    # The model's first ordinary piece (id 3) becomes seqzoo's id 4, and so on in order.
     assert [tokenizer.id_to_token(i) for i in range(4, tokenizer.vocab_size)] == [
         processor.id_to_piece(i) for i in range(3, size)
     ]

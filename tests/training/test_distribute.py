@@ -1,4 +1,10 @@
-"""Training on two devices (the CPU split in two) matches training on one."""
+"""Training on two devices (the CPU split in two) matches training on one.
+
+Each backend's check runs in one fresh process (logical devices must be set
+up before the backend starts) that trains twice: with the library
+(`distribution_scope`, `Distribution.train_on_batch`) and with the command
+(`seqzoo train --distribute ...`).
+"""
 
 import importlib.util
 import json
@@ -19,32 +25,42 @@ from seqzoo.training.distribute import (
     distribution_scope,
     num_replicas,
 )
+from tests.fixtures_train import SETTINGS, sort_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BACKEND = keras.backend.backend()
 
-# Trains one model on one device and one with --distribute mirrored on two,
-# from the same weights on the same batches, in a fresh process: logical
-# devices must be set up before the backend starts. The batches are those of
-# the trainer (BucketedBatches): 17 sequences of 1-6 tokens in batches of 8,
-# so the shards of a batch hold different numbers of real tokens and the
-# last batch has a single row (a replica gets only a weight-0 copy). The
-# training loop runs outside the scope, as in seqzoo.training.trainer.
+# Runs `seqzoo train` (seqzoo.cli.main) with each argument list of the job,
+# then trains one model on one device and one on several ("mirrored": this
+# process's two devices; "multiworker": two local processes), from the same
+# weights on the same batches. `seqzoo train` comes first: with --distribute
+# multiworker it must set up the strategy itself, before any other
+# TensorFlow work of the process; the library's scopes then reuse it. The
+# batches are those of the trainer (BucketedBatches): 17 sequences of 1-6
+# tokens in batches of 8, so the shards of a batch hold different numbers of
+# real tokens and the last batch has a single row (a replica gets only a
+# weight-0 copy). The training loop runs outside the scope, as in
+# seqzoo.training.trainer.
 WORKER = textwrap.dedent("""
     import json, os, sys
-    kinds = sys.argv[2].split(",")
-    if os.environ["KERAS_BACKEND"] == "tensorflow" and "mirrored" in kinds:
+    job = json.load(open(sys.argv[1]))
+    kinds = job["kinds"]
+    if os.environ["KERAS_BACKEND"] == "tensorflow" and job["two_devices"]:
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    from seqzoo.training.distribute import distribution_scope
-    if "multiworker" in kinds:
-        with distribution_scope("multiworker"):  # first, before any TensorFlow op
-            pass
+    from seqzoo.cli import main
+    for args in job["cli"]:
+        if main(args) != 0:
+            sys.exit(f"seqzoo {' '.join(args)}: failed")
+    if not kinds:
+        json.dump({}, open(job["out"], "w"))
+        sys.exit()
     import keras, numpy as np
     from seqzoo.data import BucketedBatches
     from seqzoo.models import Seq2Seq
+    from seqzoo.training.distribute import distribution_scope
 
     def build():
         return Seq2Seq(12, 12, embedding_dim=8, units=8, attention="luong")
@@ -82,19 +98,33 @@ WORKER = textwrap.dedent("""
             replicas=dist.num_replicas, devices=devices, losses=losses, sizes=sizes,
             weights=[w.tolist() for w in model.get_weights()],
             eval=[logs["token_accuracy"], logs["perplexity"]])
-    json.dump(out, open(sys.argv[1], "w"))
+    json.dump(out, open(job["out"], "w"))
 """)
 
 
-def _start_worker(backend, tmp_path, kinds, name="out", **env):
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return sort_corpus(tmp_path_factory.mktemp("data"))
+
+
+def _train_args(data, out, *extra):
+    """`seqzoo train` of 2 epochs of 6 batches with a dev set, into `out`."""
+    return ["train", *SETTINGS, "--train", *data["train"], "--dev", *data["dev"],
+            "--epochs", "2", "--batch-size", "32", "--quiet", "--out", str(out), *extra]
+
+
+def _start_worker(backend, tmp_path, kinds, cli, name="out", two_devices=False, **env):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
+    out = tmp_path / f"{name}.json"
+    job = tmp_path / f"{name}-job.json"
+    job.write_text(json.dumps({"kinds": kinds, "cli": cli, "out": str(out),
+                               "two_devices": two_devices}))
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT,
                XLA_FLAGS="--xla_force_host_platform_device_count=2", **env)
-    out = tmp_path / f"{name}.json"
-    process = subprocess.Popen([sys.executable, str(script), str(out), ",".join(kinds)],
+    process = subprocess.Popen([sys.executable, str(script), str(job)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env=env, cwd=ROOT)
     return process, out
@@ -113,6 +143,10 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
+
+
+def _run_record(folder):
+    return json.loads((folder / "run.json").read_text())
 
 
 def _check_same_training(one, many):
@@ -137,8 +171,23 @@ def _check_same_training(one, many):
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_mirrored_training_on_two_devices_matches_one_device(backend, tmp_path):
-    out = _finish(*_start_worker(backend, tmp_path, ["none", "mirrored"]))
+def test_mirrored_training_on_two_devices_matches_one_device(backend, tmp_path, data):
+    # Norm clipping that never binds in `seqzoo train`: TensorFlow clips each
+    # replica's share.
+    cli = [_train_args(data, tmp_path / "none", "--clipnorm", "1000"),
+           _train_args(data, tmp_path / "mirrored", "--clipnorm", "1000",
+                       "--distribute", "mirrored")]
+    if backend == "tensorflow":
+        # Side by side: a TensorFlow process holds one MirroredStrategy (the
+        # collective ops of a second one over the same devices reuse its keys).
+        workers = [_start_worker(backend, tmp_path, ["none", "mirrored"], [], name="library",
+                                 two_devices=True),
+                   _start_worker(backend, tmp_path, [], cli, name="cli", two_devices=True)]
+    else:
+        workers = [_start_worker(backend, tmp_path, ["none", "mirrored"], cli, two_devices=True)]
+    out = {}
+    for worker in workers:
+        out.update(_finish(*worker))
     one, two = out["none"], out["mirrored"]
     assert one["replicas"] == 1 and two["replicas"] == 2
     # Every variable really lives on both devices.
@@ -146,14 +195,24 @@ def test_mirrored_training_on_two_devices_matches_one_device(backend, tmp_path):
     assert all(d.lower().endswith(("cpu:0", "cpu:1")) for d in two["devices"]), two["devices"]
     _check_same_training(one, two)
 
+    # `seqzoo train --distribute mirrored`: the run's losses match one device's.
+    one, two = _run_record(tmp_path / "none"), _run_record(tmp_path / "mirrored")
+    assert (one["replicas"], two["replicas"]) == (1, 2)
+    assert one["steps"] == two["steps"] == 12
+    for a, b in zip(one["history"], two["history"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
+        assert b["dev_loss"] == pytest.approx(a["dev_loss"], rel=1e-3)
+    assert two["history"][-1]["dev_loss"] < two["history"][0]["dev_loss"]
 
-@pytest.mark.slow
+
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is TensorFlow's")
-def test_multiworker_training_on_two_local_workers(tmp_path):
+def test_multiworker_training_on_two_local_workers(tmp_path, data):
     """Two processes on this machine run the same script with their TF_CONFIG."""
     workers = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
     started = [
-        _start_worker("tensorflow", tmp_path, ["multiworker", "none"], name=f"worker{i}",
+        _start_worker("tensorflow", tmp_path, ["multiworker", "none"],
+                      [_train_args(data, tmp_path / f"w{i}", "--distribute", "multiworker")],
+                      name=f"worker{i}",
                       TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                             "task": {"type": "worker", "index": i}}))
         for i in range(2)]
@@ -162,6 +221,14 @@ def test_multiworker_training_on_two_local_workers(tmp_path):
         assert out["multiworker"]["replicas"] == 2
         _check_same_training(out["none"], out["multiworker"])
     assert outs[0]["multiworker"]["weights"] == outs[1]["multiworker"]["weights"]
+
+    # `seqzoo train --distribute multiworker`: both workers end with the same model.
+    runs = [_run_record(tmp_path / f"w{i}") for i in range(2)]
+    assert [r["replicas"] for r in runs] == [2, 2]
+    assert runs[0]["steps"] == runs[1]["steps"] == 12
+    assert runs[0]["history"] == [{**h, "seconds": runs[0]["history"][i]["seconds"]}
+                                  for i, h in enumerate(runs[1]["history"])]
+    assert runs[0]["history"][-1]["dev_loss"] < runs[0]["history"][0]["dev_loss"]
 
 
 def test_pad_to_multiple_adds_rows_that_count_for_nothing():
