@@ -1,1 +1,1 @@
-"""seqzoo benchmarks: `python -m benchmarks [SUITE ...]`; see benchmarks/README.md."""
+"""seqzoo benchmarks: `python -m benchmarks [SUITE ...]`; see docs/benchmarks.md."""

@@ -1,6 +1,6 @@
 """Runs benchmark suites: `python -m benchmarks [SUITE ...] [--backend B] [--quick] [--out DIR]`.
 
-Suites: rnn, decode, seq2seq, softmax (benchmarks/README.md describes them).
+Suites: rnn, decode, seq2seq, softmax (docs/benchmarks.md describes them).
 
 Writes DIR/results.json (every figure with its machine, device, backend,
 library versions, date and settings), DIR/results.md (tables) and PNG charts

@@ -1,4 +1,4 @@
-"""The scripts that run on a GPU machine without TensorFlow: arguments, wheels, the command they run."""
+"""The GPU scripts (machines without TensorFlow): arguments, wheels, the command they run."""
 
 import os
 import shutil
