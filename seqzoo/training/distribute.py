@@ -60,7 +60,8 @@ def _tf_config():
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         raise InputError("--distribute multiworker needs the TF_CONFIG environment variable "
-                         "(the cluster's workers and this worker's index); see docs/distribution.md")
+                         "(the cluster's workers and this worker's index); see "
+                         "docs/distribution.md")
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as e:
