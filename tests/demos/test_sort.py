@@ -97,10 +97,12 @@ def test_command_trains_saves_draws_and_sorts(tmp_path, capsys):
     status = main(["demo", "sort", "--min-length", "1", "--max-length", "4",
                    "--data-dir", str(data), "--train-size", "400", "--epochs", "1",
                    "--units", "8", "--embedding-dim", "8", "--eval-max-length", "5",
-                   "--out", str(out), "--quiet"])
+                   "--out", str(out)])
     assert status == 0
     text = capsys.readouterr().out
     assert "Exact match by word length" in text and "hello ->" in text
+    # Not a terminal (captured): one line per epoch, no progress-bar frames.
+    assert "\r" not in text and "\nepoch 1/1 (step " in text
     for name in ("model.keras", "accuracy_by_length.png", "attention.png", "results.json"):
         assert (out / name).stat().st_size > 0
     with open(out / "results.json") as f:
