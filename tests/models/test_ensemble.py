@@ -23,7 +23,7 @@ def _model(seed, attention="luong", tokenizer=TOKENIZER, **kwargs):
     model(_inputs())
     # Random initial logits are nearly flat: a larger output bias gives the
     # searches distinct, seed-dependent preferences to combine.
-    head = model._parts["head"]
+    head = model.parts["head"]
     bias = [w for w in head.weights if "bias" in w.path][0]
     bias.assign(np.random.default_rng(seed).normal(0, 2, bias.shape).astype("float32"))
     return model
@@ -156,7 +156,7 @@ def test_sequence_log_probs_are_the_sums_the_search_reports():
     # With random biases `</s>` may never win within 9 steps; the largest
     # bias makes hypotheses end (after 0 or 1 tokens: the next test scores
     # longer outputs against the decoder stepped by hand).
-    bias = [w for w in model._parts["head"].weights if "bias" in w.path][0]
+    bias = [w for w in model.parts["head"].weights if "bias" in w.path][0]
     values = ops.convert_to_numpy(bias).copy()
     values[EOS_ID] = values.max()
     bias.assign(values)

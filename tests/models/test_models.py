@@ -163,7 +163,7 @@ def test_language_model_step_matches_the_whole_sequence_pass():
                              residual=False)
     batch = inputs[:3]
     logits = _np(model(batch))
-    states = model._parts["stack"].initial_states(3)
+    states = model.parts["stack"].initial_states(3)
     steps = []
     for t in range(batch.shape[1]):
         step_logits, states = model.step(batch[:, t], states)
@@ -178,7 +178,7 @@ def test_tied_embeddings_share_one_matrix():
                               tie_embeddings=False)
     # Tied: no [30, 8] output kernel of its own (a projection 12 -> 8 instead).
     assert tied.count_params() < untied.count_params()
-    assert tied._parts["head"].kernel is tied._parts["embedding"].embeddings
+    assert tied.parts["head"].kernel is tied.parts["embedding"].embeddings
 
 
 def test_sampling_is_reproducible_with_a_seed_and_respects_temperature():

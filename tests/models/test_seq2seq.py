@@ -215,7 +215,7 @@ def test_tied_and_sampled_output_layers_train_and_round_trip(options, tmp_path):
     if "num_sampled" in options:
         assert set(history.history) == {"loss"}  # no full logits in sampled training
     if options.get("tie_embeddings"):
-        assert model._parts["head"].kernel is model._parts["target_embedding"].embeddings
+        assert model.parts["head"].kernel is model.parts["target_embedding"].embeddings
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = seqzoo.load(path)
