@@ -1,9 +1,11 @@
 """Training on two devices (the CPU split in two) matches training on one.
 
-Each backend's check runs in one fresh process (logical devices must be set
-up before the backend starts) that trains twice: with the library
-(`distribution_scope`, `Distribution.train_on_batch`) and with the command
-(`seqzoo train --distribute ...`).
+`seqzoo train` runs once on one device and once with `--distribute` on two,
+from the same seed on the same batches, in fresh processes (logical devices
+must be set up before the backend starts; one process per backend for
+`mirrored`, two local workers for `multiworker`). Each process records
+every step of the distribution (`Distribution.train_on_batch`, `.evaluate`)
+and where the trainer's variables live.
 """
 
 import importlib.util
@@ -25,45 +27,26 @@ from seqzoo.training.distribute import (
     distribution_scope,
     num_replicas,
 )
-from tests.fixtures_train import SETTINGS, sort_corpus
+from tests.fixtures_train import SETTINGS, sort_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BACKEND = keras.backend.backend()
 
-# Runs `seqzoo train` (seqzoo.cli.main) with each argument list of the job,
-# then trains one model on one device and one on several ("mirrored": this
-# process's two devices; "multiworker": two local processes), from the same
-# weights on the same batches. `seqzoo train` comes first: with --distribute
-# multiworker it must set up the strategy itself, before any other
-# TensorFlow work of the process; the library's scopes then reuse it. The
-# batches are those of the trainer (BucketedBatches): 17 sequences of 1-6
-# tokens in batches of 8, so the shards of a batch hold different numbers of
-# real tokens and the last batch has a single row (a replica gets only a
-# weight-0 copy). The training loop runs outside the scope, as in
-# seqzoo.training.trainer.
+# Runs `seqzoo train` (seqzoo.cli.main) with each argument list of the job
+# and writes, for each run folder, what the distribution did: the replicas,
+# the devices of a variable, each step's batch size and loss, the dev
+# evaluations' token accuracy and perplexity, and the final weights.
 WORKER = textwrap.dedent("""
     import json, os, sys
     job = json.load(open(sys.argv[1]))
-    kinds = job["kinds"]
     if os.environ["KERAS_BACKEND"] == "tensorflow" and job["two_devices"]:
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
     from seqzoo.cli import main
-    for args in job["cli"]:
-        if main(args) != 0:
-            sys.exit(f"seqzoo {' '.join(args)}: failed")
-    if not kinds:
-        json.dump({}, open(job["out"], "w"))
-        sys.exit()
-    import keras, numpy as np
-    from seqzoo.data import BucketedBatches
-    from seqzoo.models import Seq2Seq
-    from seqzoo.training.distribute import distribution_scope
-
-    def build():
-        return Seq2Seq(12, 12, embedding_dim=8, units=8, attention="luong")
+    from seqzoo.training.distribute import Distribution
+    from seqzoo.training.trainer import Trainer
 
     def devices_of(dist, variable):
         if dist.strategy is not None:
@@ -73,55 +56,64 @@ WORKER = textwrap.dedent("""
             return sorted(str(d) for d in variable.value.sharding.device_set)
         return []
 
-    rng = np.random.default_rng(0)
-    ids = [rng.integers(4, 12, size=rng.integers(1, 7)).tolist() for _ in range(17)]
-    for i in (0, 8, 16):  # every batch pads to the same length: fewer compilations
-        ids[i] = rng.integers(4, 12, size=6).tolist()
-    keras.utils.set_random_seed(0)
-    initial = build().get_weights()
-    out = {}
-    for kind in kinds:
-        with distribution_scope(kind) as dist:
-            model = build()
-            model.set_weights(initial)
-            model.compile(optimizer=keras.optimizers.Adam(0.01, global_clipnorm=5.0))
-            devices = devices_of(dist, model.trainable_variables[0])
-        data = BucketedBatches(ids, ids, batch_size=8, num_buckets=1, shuffle=False)
-        losses, sizes = [], []
-        for epoch in range(2):
-            for i in range(len(data)):
-                x, y = data[i]
-                sizes.append(len(y))
-                losses.append(dist.train_on_batch(model, x, y)["loss"])
-        logs = dist.evaluate(model, data)
-        out[kind] = dict(
-            replicas=dist.num_replicas, devices=devices, losses=losses, sizes=sizes,
-            weights=[w.tolist() for w in model.get_weights()],
-            eval=[logs["token_accuracy"], logs["perplexity"]])
-    json.dump(out, open(job["out"], "w"))
+    train_on_batch, evaluate, fit = Distribution.train_on_batch, Distribution.evaluate, Trainer.fit
+
+    def recorded_train_on_batch(self, model, x, y, sample_weight=None):
+        logs = train_on_batch(self, model, x, y, sample_weight)
+        run["sizes"].append(len(y))
+        run["losses"].append(float(logs["loss"]))
+        return logs
+
+    def recorded_evaluate(self, model, batches):
+        logs = evaluate(self, model, batches)
+        run["eval"] += [float(logs["token_accuracy"]), float(logs["perplexity"])]
+        return logs
+
+    def recorded_fit(self):
+        run["replicas"] = self.distribution.num_replicas
+        run["devices"] = devices_of(self.distribution, self.model.trainable_variables[0])
+        history = fit(self)
+        run["weights"] = [w.tolist() for w in self.model.get_weights()]
+        return history
+
+    Distribution.train_on_batch = recorded_train_on_batch
+    Distribution.evaluate = recorded_evaluate
+    Trainer.fit = recorded_fit
+    runs = {}
+    for args in job["runs"]:
+        run = runs[args[args.index("--out") + 1]] = {"sizes": [], "losses": [], "eval": []}
+        if main(args) != 0:
+            sys.exit(f"seqzoo {' '.join(args)}: failed")
+    json.dump(runs, open(job["out"], "w"))
 """)
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return sort_corpus(tmp_path_factory.mktemp("data"))
+    """193 training pairs: in batches of 32, the last batch of an epoch has a single row,
+    fewer than the replicas (one gets only a weight-0 copy). Words of 2-5 letters: the
+    shards of a batch hold different numbers of real tokens."""
+    directory = tmp_path_factory.mktemp("data")
+    return {"train": sort_data(directory, 193, 0, "train"),
+            "dev": sort_data(directory, 40, 1, "dev")}
 
 
 def _train_args(data, out, *extra):
-    """`seqzoo train` of 2 epochs of 6 batches with a dev set, into `out`."""
+    """`seqzoo train` of 2 epochs of 7 batches with a dev set, into `out`. Norm clipping
+    that never binds: TensorFlow clips each replica's share."""
     return ["train", *SETTINGS, "--train", *data["train"], "--dev", *data["dev"],
-            "--epochs", "2", "--batch-size", "32", "--quiet", "--out", str(out), *extra]
+            "--epochs", "2", "--batch-size", "32", "--learning-rate", "0.01",
+            "--clipnorm", "1000", "--quiet", "--out", str(out), *extra]
 
 
-def _start_worker(backend, tmp_path, kinds, cli, name="out", two_devices=False, **env):
+def _start_worker(backend, tmp_path, runs, name="out", two_devices=False, **env):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     out = tmp_path / f"{name}.json"
     job = tmp_path / f"{name}-job.json"
-    job.write_text(json.dumps({"kinds": kinds, "cli": cli, "out": str(out),
-                               "two_devices": two_devices}))
+    job.write_text(json.dumps({"runs": runs, "out": str(out), "two_devices": two_devices}))
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT,
                XLA_FLAGS="--xla_force_host_platform_device_count=2", **env)
     process = subprocess.Popen([sys.executable, str(script), str(job)],
@@ -151,54 +143,45 @@ def _run_record(folder):
 
 def _check_same_training(one, many):
     """`many` (distributed) trained exactly like `one` (one device)."""
+    assert many["sizes"] == one["sizes"] and len(many["sizes"]) == 2 * 7
     assert 1 in many["sizes"]  # a batch of one row, smaller than the replica count
-    # It learns: the first batch's loss fell from the first epoch to the second.
-    n = len(many["losses"]) // 2
-    assert many["losses"][n] < many["losses"][0] - 0.05
+    # It learns: the mean loss of the steps fell from the first epoch to the second.
+    assert np.mean(many["losses"][7:]) < np.mean(many["losses"][:7]) - 0.05
     # The same numbers as one device. Both compute the mean over all real
     # tokens of each batch (TensorFlow: replica losses rescaled by their
     # token share; JAX: one sharded global computation), so only float
     # rounding differs: sums split over two shards add in another order
-    # (about 1e-7 relative per step). 1e-5 leaves room for 6 Adam steps to
+    # (about 1e-7 relative per step). 1e-5 leaves room for 14 Adam steps to
     # grow that; a wrong reduction moves the weights by 1e-2 or more here
     # (measured: replicas' plain shard means, 0.047, and the one-row batch's
     # loss reported at half its value).
     np.testing.assert_allclose(many["losses"], one["losses"], rtol=1e-5, atol=1e-5)
+    assert len(many["weights"]) == len(one["weights"])
     for a, b in zip(many["weights"], one["weights"]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
-    # Token accuracy and perplexity pool over all tokens: the same as one device.
+    # Token accuracy and perplexity on dev pool over all tokens: the same as one device.
+    assert len(many["eval"]) == 2 * 2
     np.testing.assert_allclose(many["eval"], one["eval"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_mirrored_training_on_two_devices_matches_one_device(backend, tmp_path, data):
-    # Norm clipping that never binds in `seqzoo train`: TensorFlow clips each
-    # replica's share.
-    cli = [_train_args(data, tmp_path / "none", "--clipnorm", "1000"),
-           _train_args(data, tmp_path / "mirrored", "--clipnorm", "1000",
-                       "--distribute", "mirrored")]
-    if backend == "tensorflow":
-        # Side by side: a TensorFlow process holds one MirroredStrategy (the
-        # collective ops of a second one over the same devices reuse its keys).
-        workers = [_start_worker(backend, tmp_path, ["none", "mirrored"], [], name="library",
-                                 two_devices=True),
-                   _start_worker(backend, tmp_path, [], cli, name="cli", two_devices=True)]
-    else:
-        workers = [_start_worker(backend, tmp_path, ["none", "mirrored"], cli, two_devices=True)]
-    out = {}
-    for worker in workers:
-        out.update(_finish(*worker))
-    one, two = out["none"], out["mirrored"]
+    folders = {"none": tmp_path / "none", "mirrored": tmp_path / "mirrored"}
+    runs = _finish(*_start_worker(
+        backend, tmp_path, [_train_args(data, folders["none"]),
+                            _train_args(data, folders["mirrored"], "--distribute", "mirrored")],
+        two_devices=True))
+    one, two = runs[str(folders["none"])], runs[str(folders["mirrored"])]
     assert one["replicas"] == 1 and two["replicas"] == 2
     # Every variable really lives on both devices.
     assert len(two["devices"]) == 2 and two["devices"][0] != two["devices"][1]
     assert all(d.lower().endswith(("cpu:0", "cpu:1")) for d in two["devices"]), two["devices"]
     _check_same_training(one, two)
 
-    # `seqzoo train --distribute mirrored`: the run's losses match one device's.
-    one, two = _run_record(tmp_path / "none"), _run_record(tmp_path / "mirrored")
+    # What `seqzoo train` writes: the run's replicas, steps and losses.
+    one, two = _run_record(folders["none"]), _run_record(folders["mirrored"])
     assert (one["replicas"], two["replicas"]) == (1, 2)
-    assert one["steps"] == two["steps"] == 12
+    assert one["steps"] == two["steps"] == 14
     for a, b in zip(one["history"], two["history"]):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
         assert b["dev_loss"] == pytest.approx(a["dev_loss"], rel=1e-3)
@@ -207,25 +190,30 @@ def test_mirrored_training_on_two_devices_matches_one_device(backend, tmp_path, 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is TensorFlow's")
 def test_multiworker_training_on_two_local_workers(tmp_path, data):
-    """Two processes on this machine run the same script with their TF_CONFIG."""
+    """Two processes on this machine run `seqzoo train --distribute multiworker` with their
+    TF_CONFIG; the first then trains on one device, for comparison. The strategy is set up
+    by the command, before any other TensorFlow work of the process."""
     workers = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
+    folders = [tmp_path / "w0", tmp_path / "w1"]
     started = [
-        _start_worker("tensorflow", tmp_path, ["multiworker", "none"],
-                      [_train_args(data, tmp_path / f"w{i}", "--distribute", "multiworker")],
+        _start_worker("tensorflow", tmp_path,
+                      [_train_args(data, folders[i], "--distribute", "multiworker")]
+                      + ([_train_args(data, tmp_path / "none")] if i == 0 else []),
                       name=f"worker{i}",
                       TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                             "task": {"type": "worker", "index": i}}))
         for i in range(2)]
     outs = [_finish(*worker) for worker in started]
-    for out in outs:
-        assert out["multiworker"]["replicas"] == 2
-        _check_same_training(out["none"], out["multiworker"])
-    assert outs[0]["multiworker"]["weights"] == outs[1]["multiworker"]["weights"]
+    many = [outs[i][str(folders[i])] for i in range(2)]
+    assert [m["replicas"] for m in many] == [2, 2]
+    _check_same_training(outs[0][str(tmp_path / "none")], many[0])
+    # Both workers hold the same model.
+    assert many[0]["weights"] == many[1]["weights"]
+    assert many[0]["losses"] == many[1]["losses"]
 
-    # `seqzoo train --distribute multiworker`: both workers end with the same model.
-    runs = [_run_record(tmp_path / f"w{i}") for i in range(2)]
+    runs = [_run_record(folder) for folder in folders]
     assert [r["replicas"] for r in runs] == [2, 2]
-    assert runs[0]["steps"] == runs[1]["steps"] == 12
+    assert runs[0]["steps"] == runs[1]["steps"] == 14
     assert runs[0]["history"] == [{**h, "seconds": runs[0]["history"][i]["seconds"]}
                                   for i, h in enumerate(runs[1]["history"])]
     assert runs[0]["history"][-1]["dev_loss"] < runs[0]["history"][0]["dev_loss"]
