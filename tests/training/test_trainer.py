@@ -1,7 +1,13 @@
-"""`seqzoo.training.Trainer`: training, checkpoints, exact resume, early stopping, NaN stop."""
+"""`seqzoo.training.Trainer`: training, checkpoints, exact resume, early stopping, NaN stop.
+
+A fit costs seconds of tracing, so the runs are module fixtures that several
+tests read (`full`, `interrupted`, `poisoned`, `no_progress`).
+"""
 
 import json
 import os
+import re
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,24 +17,16 @@ from seqzoo.errors import DataError, InputError
 from seqzoo.training.checkpoints import CheckpointManager, read_checkpoint, restore_checkpoint
 from seqzoo.training.config import resolve
 from seqzoo.training.trainer import Trainer, TrainingError, build_optimizer
+from tests.fixtures_train import sort_corpus
 
 TINY = {"units": 16, "embedding_dim": 8}
-
-
-def sort_data(directory, n, seed, name):
-    rng = np.random.default_rng(seed)
-    words = ["".join(rng.choice(list("abcdefgh"), size=rng.integers(2, 6))) for _ in range(n)]
-    src, tgt = directory / f"{name}.src", directory / f"{name}.tgt"
-    src.write_text("".join(w + "\n" for w in words))
-    tgt.write_text("".join("".join(sorted(w)) + "\n" for w in words))
-    return [str(src), str(tgt)]
+# 3 epochs of 6 batches, a checkpoint every 4 steps (and at each epoch's end).
+RUN = {"epochs": 3, "checkpoint_every": 4}
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("data")
-    return {"train": sort_data(directory, 192, 0, "train"),
-            "dev": sort_data(directory, 40, 1, "dev")}
+    return sort_corpus(tmp_path_factory.mktemp("data"))
 
 
 def settings(**values):
@@ -56,45 +54,88 @@ class StopAt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_trains_and_writes_the_run_folder(tmp_path, data):
-    trainer = make_trainer(tmp_path, data, epochs=3)
-    history = trainer.fit()
+class Poison(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) == self.step:
+            variable = self.model.trainable_variables[0]
+            variable.assign(np.full(variable.shape, np.nan, "float32"))
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory, data):
+    """A `RUN` to the end (seed 0, the default)."""
+    trainer = make_trainer(tmp_path_factory.mktemp("full"), data, **RUN)
+    trainer.fit()
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory, data):
+    """The same `RUN` interrupted after step 10 (mid-epoch 2)."""
+    trainer = make_trainer(tmp_path_factory.mktemp("cut"), data, callbacks=[StopAt(10)], **RUN)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def poisoned(tmp_path_factory, data):
+    """A `RUN` with seed 4 whose weights turn NaN after step 9: `(trainer, error)`."""
+    trainer = make_trainer(tmp_path_factory.mktemp("poisoned"), data, seed=4,
+                           callbacks=[Poison(9)], **RUN)
+    with pytest.raises(TrainingError) as error:
+        trainer.fit()
+    return trainer, error.value
+
+
+@pytest.fixture(scope="module")
+def no_progress(tmp_path_factory, data):
+    """A run whose dev_exact_match stays 0 (tiny learning rate): the first epoch stays
+    the best. Checkpoints every 2 steps, 2 kept; early stopping and reduce-on-plateau.
+    `(trainer, history)`."""
+    trainer = make_trainer(tmp_path_factory.mktemp("no_progress"), data, epochs=6,
+                           learning_rate=1e-7, monitor="dev_exact_match", checkpoint_every=2,
+                           keep_checkpoints=2, early_stopping=True, patience=2,
+                           schedule="plateau", plateau_patience=0, plateau_factor=0.5,
+                           min_learning_rate=1e-9)
+    return trainer, trainer.fit()
+
+
+def test_trains_and_writes_the_run_folder(full):
+    history, folder = full.state["history"], Path(full.out)
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["dev_loss"] < history[0]["dev_loss"]
     for key in ("dev_token_accuracy", "dev_perplexity", "dev_exact_match",
                 "dev_character_error_rate", "train_token_accuracy"):
         assert key in history[-1]
-    record = json.loads((tmp_path / "run.json").read_text())
+    record = json.loads((folder / "run.json").read_text())
     assert record["status"] == "completed"
     assert record["steps"] == 3 * 6 and record["data"]["train"]["pairs"] == 192
     assert record["data"]["dev"]["pairs"] == 40
     assert record["settings"]["epochs"] == 3 and len(record["history"]) == 3
     import seqzoo
 
-    model = seqzoo.load(tmp_path / "model.keras")
-    assert model.source_tokenizer.vocab_size == trainer.source_tokenizer.vocab_size
+    model = seqzoo.load(folder / "model.keras")
+    assert model.source_tokenizer.vocab_size == full.source_tokenizer.vocab_size
     assert len(model.translate(["bad"])) == 1
 
 
-def test_keeps_the_last_k_checkpoints_and_the_best(tmp_path, data):
-    # dev_exact_match stays 0 with a tiny learning rate: the first epoch stays the best.
-    trainer = make_trainer(tmp_path, data, epochs=4, checkpoint_every=2, keep_checkpoints=2,
-                           monitor="dev_exact_match", learning_rate=1e-7)
-    trainer.fit()
+def test_keeps_the_last_k_checkpoints_and_the_best(no_progress):
+    trainer, _ = no_progress
     assert trainer.state["best"]["step"] == 6
-    assert trainer.checkpoints.steps() == [6, 22, 24]
+    # Every 2 steps until it stopped at step 18: the last 2 and the best.
+    assert trainer.checkpoints.steps() == [6, 16, 18]
 
 
-def test_resume_after_interruption_ends_where_an_uninterrupted_run_does(tmp_path, data):
-    full = make_trainer(tmp_path / "full", data, epochs=3, checkpoint_every=4)
-    full.fit()
-    cut = make_trainer(tmp_path / "cut", data, epochs=3, checkpoint_every=4,
-                       callbacks=[StopAt(10)])
-    with pytest.raises(KeyboardInterrupt):
-        cut.fit()
-    assert cut.checkpoints.steps()[-1] == 8  # mid-epoch 2 (6 batches an epoch)
-    resumed = make_trainer(tmp_path / "cut", data, resume=True, epochs=3, checkpoint_every=4)
+def test_resume_after_interruption_ends_where_an_uninterrupted_run_does(full, interrupted,
+                                                                        data):
+    assert interrupted.checkpoints.steps()[-1] == 8  # mid-epoch 2 (6 batches an epoch)
+    resumed = make_trainer(interrupted.out, data, resume=True, **RUN)
     resumed.restore()
     assert (resumed.state["epoch"], resumed.state["batch"], resumed.state["step"]) == (1, 2, 8)
     resumed.fit()
@@ -107,54 +148,41 @@ def test_resume_after_interruption_ends_where_an_uninterrupted_run_does(tmp_path
     assert int(resumed.model.optimizer.iterations) == 18
 
 
-def test_same_seed_repeats_exactly_on_cpu(tmp_path, data):
-    a = make_trainer(tmp_path / "a", data, seed=3, epochs=1).fit()
-    b = make_trainer(tmp_path / "b", data, seed=3, epochs=1).fit()
-    c = make_trainer(tmp_path / "c", data, seed=4, epochs=1).fit()
-    assert a[0]["dev_loss"] == b[0]["dev_loss"]
-    assert [h["train_loss"] for h in a] == [h["train_loss"] for h in b]
-    assert [h["train_loss"] for h in a] != [h["train_loss"] for h in c]
+def test_same_seed_repeats_exactly_on_cpu(full, interrupted, poisoned):
+    # The first epoch of two runs with the same settings and seed, and of one with seed 4.
+    a, b = full.state["history"][0], interrupted.state["history"][0]
+    c = poisoned[0].state["history"][0]
+    assert a["dev_loss"] == b["dev_loss"]
+    assert a["train_loss"] == b["train_loss"]
+    assert {**a, "seconds": 0} == {**b, "seconds": 0}  # every metric, exactly
+    assert a["train_loss"] != c["train_loss"]
 
 
-def test_early_stopping_and_reduce_on_plateau(tmp_path, data):
-    trainer = make_trainer(tmp_path, data, epochs=6, learning_rate=1e-7,
-                           monitor="dev_exact_match", early_stopping=True, patience=2,
-                           schedule="plateau", plateau_patience=0, plateau_factor=0.5,
-                           min_learning_rate=1e-9)
-    history = trainer.fit()
+def test_early_stopping_and_reduce_on_plateau(no_progress):
+    trainer, history = no_progress
     assert len(history) == 3  # the first epoch, then 2 without improvement
-    assert json.loads((tmp_path / "run.json").read_text())["status"] == "early stopped"
+    assert json.loads((Path(trainer.out) / "run.json").read_text())["status"] == "early stopped"
     rates = [h["learning_rate"] for h in history]
     assert rates[0] == pytest.approx(1e-7)
     assert rates[1] == pytest.approx(1e-7) and rates[2] == pytest.approx(0.5e-7)
     assert trainer.model.optimizer.learning_rate.numpy() == pytest.approx(0.25e-7)
 
 
-class Poison(keras.callbacks.Callback):
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) == self.step:
-            variable = self.model.trainable_variables[0]
-            variable.assign(np.full(variable.shape, np.nan, "float32"))
-
-
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, data):
-    trainer = make_trainer(tmp_path, data, epochs=3, checkpoint_every=4, callbacks=[Poison(9)])
-    with pytest.raises(TrainingError, match=r"loss became nan at step 10 .*ckpt-00000008"):
-        trainer.fit()
-    assert not (tmp_path / "model.keras").exists()
-    assert json.loads((tmp_path / "run.json").read_text())["status"].startswith("stopped")
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(poisoned):
+    trainer, error = poisoned
+    assert re.search(r"loss became nan at step 10 .*ckpt-00000008", str(error)), error
+    folder = Path(trainer.out)
+    assert not (folder / "model.keras").exists()
+    assert json.loads((folder / "run.json").read_text())["status"].startswith("stopped")
     meta, arrays = read_checkpoint(trainer.checkpoints.latest())
     assert meta["state"]["step"] == 8
     assert all(np.isfinite(a).all() for a in arrays if a.dtype.kind == "f")
 
 
-def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, data, monkeypatch):
-    trainer = make_trainer(tmp_path, data)
-    manager = trainer.checkpoints
+def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, full, monkeypatch):
+    trainer = full  # its model and optimizer; the checkpoints go to tmp_path
+    manager = CheckpointManager(tmp_path / "checkpoints",
+                                keep=trainer.settings["keep_checkpoints"])
     good = manager.save(3, trainer.model, trainer.model.optimizer, {"step": 3})
     before = open(good, "rb").read()
 
@@ -172,9 +200,9 @@ def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, data, monkeypatc
     assert sorted(os.listdir(manager.directory)) == ["ckpt-00000003.npz"]
 
 
-def test_corrupt_and_incompatible_checkpoints_get_clear_errors(tmp_path, data):
-    trainer = make_trainer(tmp_path / "a", data)
-    manager = trainer.checkpoints
+def test_corrupt_and_incompatible_checkpoints_get_clear_errors(tmp_path, full, data):
+    trainer = full  # its model and optimizer; the checkpoints go to tmp_path
+    manager = CheckpointManager(tmp_path / "a" / "checkpoints")
     path = manager.save(1, trainer.model, trainer.model.optimizer, {"step": 1})
     trainer.model.optimizer.build(trainer.model.trainable_variables)
     other = make_trainer(tmp_path / "b", data, model={"units": 24, "embedding_dim": 8})
@@ -221,17 +249,3 @@ def test_schedules_and_clipping():
 def test_bad_settings_are_named(values, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace("[", r"\[")):
         resolve([("test", values)])
-
-
-def test_tensorboard_and_word_level_bleu(tmp_path):
-    pytest.importorskip("tensorflow")
-    src, tgt = tmp_path / "s.txt", tmp_path / "t.txt"
-    rng = np.random.default_rng(0)
-    words = [" ".join(rng.choice(["red", "green", "blue", "big"], size=3)) for _ in range(64)]
-    src.write_text("".join(w + "\n" for w in words))
-    tgt.write_text("".join(" ".join(reversed(w.split())) + "\n" for w in words))
-    data = {"train": [str(src), str(tgt)], "dev": [str(src), str(tgt)]}
-    trainer = make_trainer(tmp_path / "run", data, epochs=1, tokenizer="word", tensorboard=True)
-    history = trainer.fit()
-    assert 0.0 <= history[0]["dev_bleu"] <= 100.0
-    assert os.listdir(tmp_path / "run" / "tensorboard")
