@@ -66,6 +66,7 @@ WORKER = textwrap.dedent("""
 
     def recorded_evaluate(self, model, batches):
         logs = evaluate(self, model, batches)
+        run["eval_sizes"] += [len(batches[i][1]) for i in range(len(batches))]
         run["eval"] += [float(logs["token_accuracy"]), float(logs["perplexity"])]
         return logs
 
@@ -81,7 +82,8 @@ WORKER = textwrap.dedent("""
     Trainer.fit = recorded_fit
     runs = {}
     for args in job["runs"]:
-        run = runs[args[args.index("--out") + 1]] = {"sizes": [], "losses": [], "eval": []}
+        run = runs[args[args.index("--out") + 1]] = {"sizes": [], "losses": [], "eval": [],
+                                                     "eval_sizes": []}
         if main(args) != 0:
             sys.exit(f"seqzoo {' '.join(args)}: failed")
     json.dump(runs, open(job["out"], "w"))
@@ -90,12 +92,12 @@ WORKER = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """193 training pairs: in batches of 32, the last batch of an epoch has a single row,
-    fewer than the replicas (one gets only a weight-0 copy). Words of 2-5 letters: the
-    shards of a batch hold different numbers of real tokens."""
+    """193 training and 33 dev pairs: in batches of 32, one batch of each has a single
+    row, fewer than the replicas (one gets only a weight-0 copy). Words of 2-5 letters:
+    the shards of a batch hold different numbers of real tokens."""
     directory = tmp_path_factory.mktemp("data")
     return {"train": sort_data(directory, 193, 0, "train"),
-            "dev": sort_data(directory, 40, 1, "dev")}
+            "dev": sort_data(directory, 33, 1, "dev")}
 
 
 def _train_args(data, out, *extra):
@@ -159,7 +161,9 @@ def _check_same_training(one, many):
     assert len(many["weights"]) == len(one["weights"])
     for a, b in zip(many["weights"], one["weights"]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
-    # Token accuracy and perplexity on dev pool over all tokens: the same as one device.
+    # Token accuracy and perplexity on dev (after each epoch) pool over all tokens: the
+    # same as one device.
+    assert many["eval_sizes"] == [32, 1] * 2
     assert len(many["eval"]) == 2 * 2
     np.testing.assert_allclose(many["eval"], one["eval"], rtol=1e-5)
 
