@@ -1,7 +1,8 @@
 """`seqzoo train` from the command line: a run killed with SIGKILL resumes exactly; bad input.
 
-The `--distribute` runs are in tests/training/test_distribute.py (one process
-per backend for the command and the library).
+The `--distribute` runs are in tests/training/test_distribute.py. The runs
+that tests only read or copy are one module fixture (`finished`); a killed
+run needs its own process, its resume does not.
 """
 
 import json
