@@ -104,13 +104,6 @@ class Distribution:
         self.strategy = strategy
         self.distribution = distribution
 
-    def check_batch_size(self, batch_size):
-        """Raises `InputError` unless `batch_size` splits evenly across the replicas."""
-        if batch_size % self.num_replicas:
-            raise InputError(
-                f"--batch-size {batch_size} does not split across {self.num_replicas} "
-                f"replicas (--distribute {self.kind}); use a multiple of {self.num_replicas}")
-
     def train_on_batch(self, model, x, y, sample_weight=None):
         """`model.train_on_batch(x, y, sample_weight, return_dict=True)`, split over the replicas.
 
@@ -157,6 +150,8 @@ class Distribution:
                 return model.train_on_batch(x, y, sample_weight, return_dict=True)
             finally:
                 keras.distribution.set_distribution(previous)
+        if self.strategy is None and self.backend == "tensorflow" and not model.run_eagerly:
+            return _tf_train_on_batch_traced_once(model, x, y, sample_weight)
         return model.train_on_batch(x, y, sample_weight, return_dict=True)
 
     def evaluate(self, model, batches):
@@ -250,6 +245,42 @@ class Distribution:
     def __repr__(self):
         return (f"Distribution(kind={self.kind!r}, backend={self.backend!r}, "
                 f"num_replicas={self.num_replicas})")
+
+
+def _tf_train_on_batch_traced_once(model, x, y, sample_weight):
+    """`model.train_on_batch(x, y, sample_weight, return_dict=True)` with one trace.
+
+    Keras' own train function is a `tf.function` with `reduce_retracing`:
+    it traces the step for the first batch's shapes, then once more with
+    the dimensions that changed left open, so a run with batches of more
+    than one shape traces the whole step (forward pass and gradients)
+    twice. Here the step is traced once, with every batch and length
+    dimension open, and serves every batch. The step is Keras'
+    `model.train_step`, so the update is the same; a new `compile` (which
+    drops Keras' train function) gives a new trace, as in Keras.
+    """
+    import tensorflow as tf
+
+    data = (x, y) if sample_weight is None else (x, y, sample_weight)
+    model._maybe_symbolic_build(data_batch=(x, y, sample_weight))
+    model.make_train_function()
+    cached = getattr(model, "_seqzoo_train_step", None)
+    if cached is None or cached[0] is not model.train_function:
+        step = tf.function(model.train_step, reduce_retracing=True,
+                           jit_compile=model.jit_compile)
+        cached = (model.train_function, step, set())
+        model._seqzoo_train_step = cached
+    _, step, traced = cached
+    signature = keras.tree.map_structure(
+        lambda a: tf.TensorSpec([None] * np.ndim(a), tf.as_dtype(np.asarray(a).dtype)), data)
+    key = repr(signature)
+    if key not in traced:
+        step.get_concrete_function(signature)
+        traced.add(key)
+    model.reset_metrics()
+    logs = step(data)
+    # In the order and the types of Keras' `train_on_batch(..., return_dict=True)`.
+    return {name: float(np.asarray(value)) for name, value in sorted(logs.items())}
 
 
 def _normalize_by_global_tokens(model):

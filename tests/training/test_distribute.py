@@ -247,8 +247,6 @@ def test_kinds_and_clear_errors(monkeypatch):
     with pytest.raises(InputError, match=r"one of \['none', 'mirrored', 'multiworker'\]\. "
                                          r"Received: --distribute 'mirror'"):
         check_kind("mirror")
-    with pytest.raises(InputError, match="--batch-size 9 does not split across 2 replicas"):
-        type(dist)("mirrored", num_replicas=2).check_batch_size(9)
     with monkeypatch.context() as patch:
         patch.setattr(keras.backend, "backend", lambda: "torch")
         with pytest.raises(InputError, match="not supported on the torch backend"):
@@ -271,6 +269,45 @@ def test_kinds_and_clear_errors(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["a:1"]}}))
     with pytest.raises(InputError, match='expected "cluster": {"worker"'):
         num_replicas("multiworker")
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the TensorFlow step")
+def test_one_device_step_is_traced_once_and_updates_as_keras_does():
+    """On one TensorFlow device the train step is traced for the first batch
+    only, with open shapes that serve the batches of every other shape, and
+    gives the losses and weights of Keras' own `train_on_batch`; a new
+    `compile` traces it anew. (TensorFlow runs the Python step twice in a
+    trace that creates variables, here the metrics' counters.)"""
+    from seqzoo.models import create
+
+    batches = [(np.array([[4, 5, 6]] * 4), np.array([1, 0, 1, 1])),
+               (np.array([[4, 5, 6, 7, 8]] * 3), np.array([0, 1, 1])),
+               (np.array([[6, 7]] * 5), np.array([1, 1, 0, 0, 1]))]
+    models = []
+    for _ in range(2):
+        keras.utils.set_random_seed(3)
+        model = create("lstm_classifier", vocab_size=12, num_classes=2, units=4,
+                       embedding_dim=4)
+        model.compile(optimizer=keras.optimizers.Adam(0.1),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        models.append(model)
+    traces = []
+    step = models[0].train_step
+    models[0].train_step = lambda data: (traces.append(1), step(data))[1]
+    with distribution_scope(None) as dist:
+        ours = [dist.train_on_batch(models[0], *batches[0])]
+        first = len(traces)
+        ours += [dist.train_on_batch(models[0], x, y) for x, y in batches[1:] + batches]
+    theirs = [models[1].train_on_batch(x, y, return_dict=True) for x, y in batches * 2]
+    assert 1 <= first <= 2 and len(traces) == first
+    for mine, keras_logs in zip(ours, theirs):
+        assert list(mine) == list(keras_logs)
+        np.testing.assert_allclose(list(mine.values()), list(keras_logs.values()), rtol=1e-6)
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    models[0].compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    dist.train_on_batch(models[0], *batches[0])
+    assert len(traces) > first
 
 
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="needs tensorflow or jax")
