@@ -189,6 +189,8 @@ class Distribution:
                 return model.evaluate(batches, verbose=0, return_dict=True)
             finally:
                 keras.distribution.set_distribution(previous)
+        if self.strategy is None and self.backend == "tensorflow" and not model.run_eagerly:
+            return _tf_evaluate_traced_once(model, batches)
         return model.evaluate(batches, verbose=0, return_dict=True)
 
     def _tf_train_on_batch(self, model, x, y, sample_weight):
@@ -259,27 +261,57 @@ def _tf_train_on_batch_traced_once(model, x, y, sample_weight):
     `model.train_step`, so the update is the same; a new `compile` (which
     drops Keras' train function) gives a new trace, as in Keras.
     """
-    import tensorflow as tf
-
-    data = (x, y) if sample_weight is None else (x, y, sample_weight)
     model._maybe_symbolic_build(data_batch=(x, y, sample_weight))
     model.make_train_function()
-    cached = getattr(model, "_seqzoo_train_step", None)
-    if cached is None or cached[0] is not model.train_function:
-        step = tf.function(model.train_step, reduce_retracing=True,
+    step = _traced_once(model, "train_step", model.train_function, (x, y, sample_weight))
+    model.reset_metrics()
+    return _logs(step((x, y) if sample_weight is None else (x, y, sample_weight)))
+
+
+def _tf_evaluate_traced_once(model, batches):
+    """`model.evaluate(batches, verbose=0, return_dict=True)` with one trace.
+
+    As `_tf_train_on_batch_traced_once`, for Keras' `test_step`: the
+    metrics are reset, every batch adds to them, and the logs are their
+    results after the last batch, as in Keras' `evaluate`.
+    """
+    model.make_test_function()
+    model.reset_metrics()
+    logs = {}
+    for index in range(len(batches)):
+        x, y, sample_weight = (tuple(batches[index]) + (None,))[:3]
+        step = _traced_once(model, "test_step", model.test_function, (x, y, sample_weight))
+        logs = step((x, y) if sample_weight is None else (x, y, sample_weight))
+    return _logs(logs)
+
+
+def _traced_once(model, step_name, keras_function, batch):
+    """A `tf.function` of `model.<step_name>` first traced with open dimensions.
+
+    Kept on the model beside Keras' own function of the step, and made anew
+    when Keras makes that anew (after a new `compile`).
+    """
+    import tensorflow as tf
+
+    steps = model.__dict__.setdefault("_seqzoo_traced_steps", {})
+    cached = steps.get(step_name)
+    if cached is None or cached[0] is not keras_function:
+        step = tf.function(getattr(model, step_name), reduce_retracing=True,
                            jit_compile=model.jit_compile)
-        cached = (model.train_function, step, set())
-        model._seqzoo_train_step = cached
+        cached = steps[step_name] = (keras_function, step, set())
     _, step, traced = cached
+    data = batch[:2] if batch[2] is None else batch
     signature = keras.tree.map_structure(
         lambda a: tf.TensorSpec([None] * np.ndim(a), tf.as_dtype(np.asarray(a).dtype)), data)
     key = repr(signature)
     if key not in traced:
         step.get_concrete_function(signature)
         traced.add(key)
-    model.reset_metrics()
-    logs = step(data)
-    # In the order and the types of Keras' `train_on_batch(..., return_dict=True)`.
+    return step
+
+
+def _logs(logs):
+    """Step results as floats, in the order of Keras' `return_dict=True` logs."""
     return {name: float(np.asarray(value)) for name, value in sorted(logs.items())}
 
 

@@ -275,13 +275,26 @@ def test_kinds_and_clear_errors(monkeypatch):
         num_replicas("multiworker")
 
 
+class _Batches(keras.utils.PyDataset):
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        return self.batches[index]
+
+
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="the TensorFlow step")
-def test_one_device_step_is_traced_once_and_updates_as_keras_does():
-    """On one TensorFlow device the train step is traced for the first batch
-    only, with open shapes that serve the batches of every other shape, and
-    gives the losses and weights of Keras' own `train_on_batch`; a new
-    `compile` traces it anew. (TensorFlow runs the Python step twice in a
-    trace that creates variables, here the metrics' counters.)"""
+def test_one_device_steps_are_traced_once_and_compute_as_keras_does():
+    """On one TensorFlow device the train and test steps are traced for the
+    first batch only, with open shapes that serve the batches of every other
+    shape, and give the losses, metrics and weights of Keras' own
+    `train_on_batch` and `evaluate`; a new `compile` traces anew.
+    (TensorFlow runs the Python step twice in a trace that creates
+    variables, here the metrics' counters.)"""
     from seqzoo.models import create
 
     batches = [(np.array([[4, 5, 6]] * 4), np.array([1, 0, 1, 1])),
@@ -309,6 +322,18 @@ def test_one_device_step_is_traced_once_and_updates_as_keras_does():
         np.testing.assert_allclose(list(mine.values()), list(keras_logs.values()), rtol=1e-6)
     for a, b in zip(models[0].get_weights(), models[1].get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Evaluation over batches of several shapes: one trace, Keras' numbers.
+    evaluations = []
+    test_step = models[0].test_step
+    models[0].test_step = lambda data: (evaluations.append(1), test_step(data))[1]
+    with distribution_scope(None) as dist:
+        mine = dist.evaluate(models[0], batches)
+        assert len(evaluations) in (1, 2)
+        assert dist.evaluate(models[0], batches[::-1]) == pytest.approx(mine, rel=1e-6)
+    assert len(evaluations) in (1, 2)
+    keras_logs = models[1].evaluate(_Batches(batches), verbose=0, return_dict=True)
+    assert list(mine) == list(keras_logs)
+    np.testing.assert_allclose(list(mine.values()), list(keras_logs.values()), rtol=1e-6)
     models[0].compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     dist.train_on_batch(models[0], *batches[0])
     assert len(traces) > first
