@@ -215,7 +215,7 @@ class Distribution:
         model._maybe_symbolic_build(data_batch=per_replica(0))
         if reset:
             model.reset_metrics()
-        self._distributed_step(model, step_name)(data)
+        _trace_open(self._distributed_step(model, step_name), data)(data)
         # Read here, outside the replicas, the metrics pool their counts over
         # all replicas; each replica's own result would be a shard's ratio.
         with self.strategy.scope():
@@ -308,6 +308,28 @@ def _traced_once(model, step_name, keras_function, batch):
         step.get_concrete_function(signature)
         traced.add(key)
     return step
+
+
+def _trace_open(function, data):
+    """`function` (a `tf.function` of per-replica batches), first traced for `data`
+    with open dimensions, so that batches of other shapes reuse that trace."""
+    import tensorflow as tf
+    from tensorflow.python.distribute import values
+
+    def open_spec(value):
+        if value is None:
+            return None
+        if isinstance(value, values.PerReplica):
+            return values.PerReplicaSpec(*[open_spec(v) for v in value.values])
+        return tf.TensorSpec([None] * len(value.shape), value.dtype)
+
+    traced = function.__dict__.setdefault("_seqzoo_open_traces", set())
+    signature = tf.nest.map_structure(open_spec, data)
+    key = repr(signature)
+    if key not in traced:
+        function.get_concrete_function(signature)
+        traced.add(key)
+    return function
 
 
 def _logs(logs):
