@@ -9,7 +9,7 @@ import pytest
 
 from seqzoo.cli import main
 from seqzoo.demos import letters
-from seqzoo.demos.sort import SHIPPED_DATA, LetterBatches, accuracy_by_length, build_model, train
+from seqzoo.demos.sort import SHIPPED_DATA, LetterBatches
 from seqzoo.errors import DataError
 from seqzoo.text import CharTokenizer
 
@@ -77,52 +77,37 @@ def test_augmented_batches_shuffle_letters_but_keep_targets():
             assert sorted(src[src > 0]) == sorted(tgt[tgt > 3])
 
 
-def test_the_demo_model_learns_short_words_quickly():
-    tok = CharTokenizer.build([letters.ALPHABET])
-    rng = np.random.default_rng(0)
-    words = letters.random_words(3000, 1, 4, rng)
-    model = build_model("seq2seq_luong", tok, units=32, embedding_dim=16, seed=0)
-    train(model, words, [letters.sort_letters(w) for w in words], epochs=4, batch_size=64,
-          learning_rate=0.01, seed=0, augment=True, verbose=0)
-    held_out = letters.random_words(300, 1, 4, np.random.default_rng(1), exclude=words)
-    table = accuracy_by_length(model, held_out)
-    correct = sum(c for c, _ in table.values())
-    # Chance is about 0 for words of several letters; the model should be far above.
-    assert correct / len(held_out) > 0.6
-
-
-def test_command_trains_saves_draws_and_sorts(tmp_path, capsys):
+def test_command_compares_trains_learns_saves_draws_and_sorts(tmp_path, capsys):
+    """One run of the whole demo with both models; the saved folder then serves the
+    `--model-path` checks. The attention model is the demo's: trained as `train` does
+    (augmented letters, cosine decay), it learns short words quickly."""
     out = tmp_path / "run"
     data = tmp_path / "data"
-    status = main(["demo", "sort", "--min-length", "1", "--max-length", "4",
-                   "--data-dir", str(data), "--train-size", "400", "--epochs", "1",
-                   "--units", "8", "--embedding-dim", "8", "--eval-max-length", "5",
-                   "--out", str(out)])
+    status = main(["demo", "sort", "--compare", "--min-length", "1", "--max-length", "4",
+                   "--data-dir", str(data), "--train-size", "3000", "--epochs", "4",
+                   "--batch-size", "64", "--learning-rate", "0.01", "--units", "32",
+                   "--embedding-dim", "16", "--eval-max-length", "5", "--out", str(out)])
     assert status == 0
     text = capsys.readouterr().out
     assert "Exact match by word length" in text and "hello ->" in text
+    table = text.split("Exact match by word length")[1]
+    assert "seq2seq_basic" in table.splitlines()[1] and "seq2seq_luong" in table.splitlines()[1]
     # Not a terminal (captured): one line per epoch, no progress-bar frames.
-    assert "\r" not in text and "\nepoch 1/1 (step " in text
+    assert "\r" not in text and "\nepoch 1/4 (step " in text
     for name in ("model.keras", "accuracy_by_length.png", "attention.png", "results.json"):
         assert (out / name).stat().st_size > 0
     with open(out / "results.json") as f:
         record = json.load(f)
-    by_length = record["models"]["seq2seq_luong"]["by_length"]
-    assert sorted(map(int, by_length)) == [1, 2, 3, 4, 5]
+    luong = record["models"]["seq2seq_luong"]
+    assert sorted(map(int, luong["by_length"])) == [1, 2, 3, 4, 5]
+    # Held-out words (those of 3 letters or more never seen in training): chance is
+    # about 0 for words of several letters; the model should be far above.
+    assert luong["heldout_words"] == 2000
+    assert luong["heldout_exact_match"] > 0.6
 
     assert main(["demo", "sort", "--model-path", str(out), "abc", "zoo"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("abc -> ") and lines[1].startswith("zoo -> ")
-
-
-def test_compare_then_words_outside_the_vocabulary_get_a_clear_error(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(["demo", "sort", "--compare", "--max-length", "3", "--data-dir",
-                 str(tmp_path / "d"), "--train-size", "100", "--epochs", "1", "--units", "4",
-                 "--embedding-dim", "4", "--eval-max-length", "3", "--out", str(out),
-                 "--quiet"]) == 0
-    table = capsys.readouterr().out.split("Exact match by word length")[1]
-    assert "seq2seq_basic" in table.splitlines()[1] and "seq2seq_luong" in table.splitlines()[1]
     assert main(["demo", "sort", "--model-path", str(out), "hello", "Héllo", "a1"]) == 2
     err = capsys.readouterr().err
     assert "'Héllo' has 'H', 'é'" in err and "'a1' has '1'" in err
