@@ -4,7 +4,6 @@ import json
 
 import keras
 
-from benchmarks import __main__ as runner
 from benchmarks import plots
 from seqzoo import cli
 
@@ -31,12 +30,8 @@ def _check_run(out):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_tiny_softmax_run_records_full_and_sampled(tmp_path):
-    assert runner.main(["softmax", "--tiny", "--out", str(tmp_path)]) == 0
-    _check_run(tmp_path)
-
-
-def test_seqzoo_bench_forwards_to_the_runner(tmp_path):
+def test_seqzoo_bench_forwards_to_the_runner_which_records_full_and_sampled(tmp_path):
+    # `seqzoo bench` hands its arguments to the runner of `python -m benchmarks`.
     assert cli.main(["bench", "softmax", "--tiny", "--out", str(tmp_path)]) == 0
     _check_run(tmp_path)
 
