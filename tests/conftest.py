@@ -1,6 +1,12 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# On JAX nearly every test program is compiled, run a few times and dropped:
+# XLA's cheaper CPU passes compile it in about half the time. Set before
+# JAX loads (it reads XLA_FLAGS once); flags given by the user win.
+if os.environ.get("KERAS_BACKEND") == "jax" and "XLA_FLAGS" not in os.environ:
+    os.environ["XLA_FLAGS"] = ("--xla_backend_optimization_level=0 "
+                               "--xla_llvm_disable_expensive_passes=true")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
