@@ -83,10 +83,23 @@ def saved(tmp_path_factory):
 @needs_tensorflow
 def test_savedmodel_decodes_like_the_keras_model_in_a_fresh_process(saved, capsys):
     folder = saved
-    assert main(["export", "--model", str(folder / "chars.keras"),
-                 "--out", str(folder / "sm_chars"),
-                 "--beam-size", "3", "--n-best", "2", "--max-length", str(MAX_LENGTH)]) == 0
+    # The character model goes to a folder that exists: refused, then replaced.
+    sm_chars = folder / "replace" / "sm_chars"
+    sm_chars.mkdir(parents=True)
+    (sm_chars / "keep.txt").write_text("mine")
+    args = ["export", "--model", str(folder / "chars.keras"), "--out", str(sm_chars),
+            "--beam-size", "3", "--n-best", "2", "--max-length", str(MAX_LENGTH)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exists; pass --overwrite" in err and str(sm_chars) in err
+    assert [p.name for p in sm_chars.iterdir()] == ["keep.txt"]
+    assert main(args + ["--overwrite"]) == 0
     assert "signatures beam, greedy, serving_default, translate" in capsys.readouterr().out
+    assert sorted(p.name for p in sm_chars.iterdir()) == ["assets", "fingerprint.pb",
+                                                          "saved_model.pb", "variables"]
+    info = json.loads((sm_chars / "assets" / "seqzoo_export.json").read_text())
+    assert info["beam_size"] == 3 and info["max_length"] == MAX_LENGTH and info["text_signature"]
+    assert [p.name for p in sm_chars.parent.iterdir()] == ["sm_chars"]
     assert main(["export", "--model", str(folder / "words.keras"),
                  "--out", str(folder / "sm_words"),
                  "--beam-size", "1", "--max-length", str(MAX_LENGTH)]) == 0
@@ -99,7 +112,7 @@ def test_savedmodel_decodes_like_the_keras_model_in_a_fresh_process(saved, capsy
     char_ids, _ = _batch(WORDS, WORDS)
     word_ids = [[4, 5, 6], [7, 8, 0]]
     jobs = {
-        "chars": {"path": str(folder / "sm_chars"),
+        "chars": {"path": str(sm_chars),
                   "calls": {"greedy": char_ids["source_ids"].tolist(),
                             "beam": char_ids["source_ids"].tolist(),
                             "serving_default": char_ids["source_ids"].tolist(),
@@ -147,25 +160,6 @@ def test_savedmodel_decodes_like_the_keras_model_in_a_fresh_process(saved, capsy
     np.testing.assert_array_equal(
         out["bare"]["beam"]["ids"],
         bare.search(np.array(word_ids), method="beam", beam_size=2, max_length=MAX_LENGTH)["ids"])
-
-
-@needs_tensorflow
-def test_export_refuses_to_replace_without_overwrite(saved, tmp_path, capsys):
-    out = tmp_path / "sm"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    args = ["export", "--model", str(saved / "chars.keras"), "--out", str(out),
-            "--beam-size", "2", "--max-length", "5"]
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "exists; pass --overwrite" in err and str(out) in err
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    assert main(args + ["--overwrite"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["assets", "fingerprint.pb", "saved_model.pb",
-                                                     "variables"]
-    info = json.loads((out / "assets" / "seqzoo_export.json").read_text())
-    assert info["beam_size"] == 2 and info["max_length"] == 5 and info["text_signature"]
-    assert [p.name for p in tmp_path.iterdir()] == ["sm"]
 
 
 @needs_tensorflow
