@@ -1,4 +1,6 @@
-"""seqzoo imports and works without TensorFlow on another Keras backend."""
+"""seqzoo imports and works without TensorFlow on another Keras backend, and
+`import seqzoo` loads no trainer there (the TensorFlow side:
+tests/test_import_graph.py)."""
 
 import importlib.util
 import os
@@ -26,6 +28,12 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import keras
     import seqzoo
+
+    # `import seqzoo` loads no trainer, CLI, recipe, demo or exporter.
+    heavy = [m for m in sys.modules if m.startswith(
+        ("seqzoo.training", "seqzoo.cli", "seqzoo.recipes", "seqzoo.demos", "seqzoo.export"))]
+    assert heavy == [], heavy
+
     from seqzoo import data, layers, losses, metrics, text
 
     assert keras.backend.backend() == "jax", keras.backend.backend()

@@ -7,8 +7,6 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
-
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "seqzoo"
 
 # The layer of each subpackage (the first name after `seqzoo.`); a module may
@@ -113,8 +111,9 @@ def test_no_module_is_over_the_line_limit_without_a_reason():
     assert not long, "\n".join(long)
 
 
-@pytest.mark.backend_neutral
 def test_import_seqzoo_loads_no_trainer_and_no_cli():
+    """On the backend of the test run; on JAX the subprocess of tests/test_import.py checks
+    the same (one JAX process for both)."""
     code = ("import sys, seqzoo; loaded = [m for m in sys.modules if m.startswith("
             "('seqzoo.training', 'seqzoo.cli', 'seqzoo.recipes', 'seqzoo.demos', "
             "'seqzoo.export'))]; print(loaded)")
