@@ -107,7 +107,7 @@ def _cmudict_entries(text):
             continue
         word = _VARIANT.sub("", fields[0])
         pron = " ".join(fields[1].split()) if len(fields) > 1 else ""
-        # The phones of `pron` are separated by single spaces and hold none.
+        # Phones separated by single spaces: `_STRESS` strips each one's stress digits.
         entries.setdefault(word, []).append(_STRESS.sub("", pron))
     return entries
 
