@@ -102,9 +102,14 @@ def test_padding_changes_neither_outputs_nor_final_states(cell, bidirectional):
     x = rng.normal(size=(3, 5, 4)).astype("float32")
     mask = np.arange(5)[None, :] < np.array(lengths)[:, None]
     x = np.where(mask[..., None], x, 9.0).astype("float32")  # junk in the padding
-    outputs, states = stack(x, mask=mask)
+    # The stack runs compiled, in models (an eager JAX call compiles every scan anew).
+    inputs = keras.Input((None, 4))
+    mask_input = keras.Input((None,), dtype="bool")
+    masked = keras.Model([inputs, mask_input], stack(inputs, mask=mask_input))
+    unmasked = keras.Model(inputs, stack(inputs))
+    outputs, states = masked.predict_on_batch([x, mask])
     for b, n in enumerate(lengths):
-        alone_out, alone_states = stack(x[b:b + 1, :n])
+        alone_out, alone_states = unmasked.predict_on_batch(x[b:b + 1, :n])
         np.testing.assert_allclose(_np(outputs)[b, :n], _np(alone_out)[0], atol=1e-5)
         np.testing.assert_array_equal(_np(outputs)[b, n:], 0.0)
         for layer, alone_layer in zip(states, alone_states):
