@@ -43,40 +43,41 @@ def _log_softmax(x):
     return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
-@pytest.mark.parametrize("combine", ["log_probs", "probs"])
-def test_step_is_the_weighted_mean_of_the_members(combine):
+def test_step_is_the_weighted_mean_of_the_members():
     first, second = _model(1), _model(2, attention=None, bidirectional=False)
-    ensemble = Seq2SeqEnsemble([first, second], weights=[1, 3], combine=combine)
     source = _source()
-    states = ensemble.encode(source)
     tokens = np.full((len(WORDS),), BOS_ID, "int32")
-    got, new_states = ensemble.step(tokens, states)
     one = _log_softmax(ops.convert_to_numpy(first.step(tokens, first.encode(source))[0]))
     two = _log_softmax(ops.convert_to_numpy(second.step(tokens, second.encode(source))[0]))
-    if combine == "log_probs":
-        expected = 0.25 * one + 0.75 * two
-    else:
-        expected = np.log(0.25 * np.exp(one) + 0.75 * np.exp(two))
-    np.testing.assert_allclose(ops.convert_to_numpy(got), expected, atol=1e-5)
-    assert len(new_states) == 2
     assert not np.allclose(one, two)  # the members differ, so the check has teeth
+    for combine in ("log_probs", "probs"):
+        ensemble = Seq2SeqEnsemble([first, second], weights=[1, 3], combine=combine)
+        states = ensemble.encode(source)
+        got, new_states = ensemble.step(tokens, states)
+        if combine == "log_probs":
+            expected = 0.25 * one + 0.75 * two
+        else:
+            expected = np.log(0.25 * np.exp(one) + 0.75 * np.exp(two))
+        np.testing.assert_allclose(ops.convert_to_numpy(got), expected, atol=1e-5)
+        assert len(new_states) == 2
 
 
-@pytest.mark.parametrize("method", ["greedy", "beam"])
-def test_an_ensemble_of_copies_decodes_like_the_model(method):
+def test_an_ensemble_of_copies_decodes_like_the_model():
     model = _model(3)
     copy = _model(4)
     copy.set_weights(model.get_weights())
-    expected = model.search(_source(), method=method, beam_size=3, n_best=2 if method == "beam"
-                            else 1, max_length=10)
-    for ensemble in (Seq2SeqEnsemble([model]), Seq2SeqEnsemble([model, copy], weights=[2, 1]),
-                     Seq2SeqEnsemble([model, copy], combine="probs")):
-        got = ensemble.search(_source(), method=method, beam_size=3,
-                              n_best=2 if method == "beam" else 1, max_length=10)
-        np.testing.assert_array_equal(got["ids"], expected["ids"])
-        np.testing.assert_allclose(got["scores"], expected["scores"], atol=1e-4)
-        if method == "beam":
-            np.testing.assert_allclose(got["alignments"], expected["alignments"], atol=1e-5)
+    ensembles = (Seq2SeqEnsemble([model]), Seq2SeqEnsemble([model, copy], weights=[2, 1]),
+                 Seq2SeqEnsemble([model, copy], combine="probs"))
+    for method in ("greedy", "beam"):
+        options = dict(method=method, beam_size=3, n_best=2 if method == "beam" else 1,
+                       max_length=10)
+        expected = model.search(_source(), **options)
+        for ensemble in ensembles:
+            got = ensemble.search(_source(), **options)
+            np.testing.assert_array_equal(got["ids"], expected["ids"])
+            np.testing.assert_allclose(got["scores"], expected["scores"], atol=1e-4)
+            if method == "beam":
+                np.testing.assert_allclose(got["alignments"], expected["alignments"], atol=1e-5)
 
 
 def test_members_that_disagree_give_the_combined_choice():
