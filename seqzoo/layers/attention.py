@@ -36,6 +36,32 @@ def _check_bool(name, value):
         raise ValueError(f"Expected {name} to be a bool. Received: {name}={value!r}")
 
 
+def dot_scores(query, keys):
+    """Multiplicative scores `query . key`: `[B, T, D]`, `[B, S, D]` -> `[B, T, S]`.
+
+    Shared by `LuongAttention` and the `seqzoo.tfa.seq2seq` Luong mechanisms.
+    """
+    return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))
+
+
+def additive_scores(processed_query, keys, v, g=None, bias=None, extra=None):
+    """Additive scores `v . tanh(q + k (+ b))`: `[B, T, U]`, `[B, S, U]` -> `[B, T, S]`.
+
+    With `g` given, `v` is weight-normalized to `g * v / ||v||` (Salimans and
+    Kingma, 2016). `extra`, broadcastable to `[B, T, S, U]`, is added inside
+    the tanh (coverage). Shared by `BahdanauAttention` and the
+    `seqzoo.tfa.seq2seq` Bahdanau mechanisms.
+    """
+    hidden = ops.expand_dims(processed_query, 2) + ops.expand_dims(keys, 1)
+    if extra is not None:
+        hidden = hidden + extra
+    if bias is not None:
+        hidden = hidden + bias
+    if g is not None:
+        v = g * v / ops.sqrt(ops.sum(ops.square(v)))
+    return ops.sum(ops.tanh(hidden) * v, axis=-1)
+
+
 def _softmax(scores):
     # Written out: a one-word source gives a softmax over a single position,
     # which is right here but makes keras.ops.softmax warn at every call.
@@ -262,7 +288,7 @@ class LuongAttention(BaseAttention):
         return memory
 
     def score(self, query, keys, coverage=None):
-        scores = ops.matmul(query, ops.transpose(ops.cast(keys, "float32"), (0, 2, 1)))
+        scores = dot_scores(query, ops.cast(keys, "float32"))
         if self.score_mode == "scaled":
             scores = scores * (1.0 / math.sqrt(self.query_size))
         if self.learned_scale:
@@ -344,15 +370,14 @@ class BahdanauAttention(BaseAttention):
 
     def score(self, query, keys, coverage=None):
         processed = ops.matmul(query, ops.cast(self.query_kernel, "float32"))  # [B, T, U]
-        hidden = ops.expand_dims(processed, 2) + ops.expand_dims(ops.cast(keys, "float32"), 1)
+        extra = None
         if coverage is not None:
-            hidden = hidden + ops.expand_dims(coverage, -1) * ops.cast(self.coverage_weight,
-                                                                     "float32")
-        v = ops.cast(self.v, "float32")
+            extra = ops.expand_dims(coverage, -1) * ops.cast(self.coverage_weight, "float32")
+        g = bias = None
         if self.normalize:
-            hidden = hidden + ops.cast(self.bias, "float32")
-            v = ops.cast(self.g, "float32") * v / ops.sqrt(ops.sum(ops.square(v)))
-        return ops.sum(ops.tanh(hidden) * v, axis=-1)  # [B, T, S]
+            g, bias = ops.cast(self.g, "float32"), ops.cast(self.bias, "float32")
+        return additive_scores(processed, ops.cast(keys, "float32"),
+                               ops.cast(self.v, "float32"), g=g, bias=bias, extra=extra)
 
     def get_config(self):
         config = super().get_config()
