@@ -1,0 +1,32 @@
+"""`tfa.seq2seq` (tensorflow-addons 0.23) on Keras 3: attention, decoders, samplers, loss."""
+
+from seqzoo.tfa.seq2seq.attention_mechanism import (
+    AttentionMechanism,
+    BahdanauAttention,
+    LuongAttention,
+    hardmax,
+)
+from seqzoo.tfa.seq2seq.attention_wrapper import AttentionWrapper
+from seqzoo.tfa.seq2seq.loss import SequenceLoss, sequence_loss
+from seqzoo.tfa.seq2seq.monotonic import (
+    BahdanauMonotonicAttention,
+    LuongMonotonicAttention,
+    monotonic_attention,
+    safe_cumprod,
+)
+from seqzoo.tfa.seq2seq.wrapper_state import AttentionWrapperState
+
+__all__ = [
+    "AttentionMechanism",
+    "AttentionWrapper",
+    "AttentionWrapperState",
+    "BahdanauAttention",
+    "BahdanauMonotonicAttention",
+    "LuongAttention",
+    "LuongMonotonicAttention",
+    "SequenceLoss",
+    "hardmax",
+    "monotonic_attention",
+    "safe_cumprod",
+    "sequence_loss",
+]
