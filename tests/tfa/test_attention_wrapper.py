@@ -184,3 +184,20 @@ def test_alignment_history_off_tensorflow_is_a_one_line_error():
     with pytest.raises(ValueError, match="needs the TensorFlow backend") as info:
         small_wrapper(alignment_history=True)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(not on_tensorflow(), reason="tf.function and the TensorArray history")
+def test_wrapper_steps_inside_tf_function_match_eager_steps():
+    import tensorflow as tf
+
+    c = case("attention_wrapper", "aw_lstm_bahdanau_alignment_history")
+    wrapper, _, run, _ = build_wrapper(c)
+
+    @tf.function
+    def graph_run():
+        outputs, state = run()
+        return outputs, state.alignment_history.stack()
+
+    outputs, history = graph_run()
+    assert_close(outputs, c.outputs["outputs"], "outputs")
+    assert_close(history, c.outputs["alignment_history"], "alignment_history")
