@@ -7,6 +7,7 @@ from seqzoo.tfa.seq2seq.attention_mechanism import (
     hardmax,
 )
 from seqzoo.tfa.seq2seq.attention_wrapper import AttentionWrapper
+from seqzoo.tfa.seq2seq.beam_search_ops import gather_tree, gather_tree_from_array, tile_batch
 from seqzoo.tfa.seq2seq.loss import SequenceLoss, sequence_loss
 from seqzoo.tfa.seq2seq.monotonic import (
     BahdanauMonotonicAttention,
@@ -25,8 +26,11 @@ __all__ = [
     "LuongAttention",
     "LuongMonotonicAttention",
     "SequenceLoss",
+    "gather_tree",
+    "gather_tree_from_array",
     "hardmax",
     "monotonic_attention",
     "safe_cumprod",
     "sequence_loss",
+    "tile_batch",
 ]
