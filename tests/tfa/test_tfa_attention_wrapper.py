@@ -86,7 +86,7 @@ BUILD_FOR_MEMORY = (
 
 
 @pytest.mark.backend_neutral
-@pytest.mark.parametrize("cls", xfail_for(MECHANISMS[1:], BUILD_FOR_MEMORY))
+@pytest.mark.parametrize("cls", MECHANISMS, ids=MECHANISM_IDS)
 def test_passing_memory_from_call(cls):
     d = Data()
     attention = cls(d.units, d.memory)
@@ -119,15 +119,7 @@ NOT_A_MODEL_LAYER = (
 
 
 @pytest.mark.backend_neutral
-@pytest.mark.parametrize("cls", [
-    pytest.param(s2s.LuongAttention, id="LuongAttention"),
-    pytest.param(s2s.LuongMonotonicAttention, id="LuongMonotonicAttention",
-                 marks=pytest.mark.xfail(strict=True, reason=SYMBOLIC_MONOTONIC)),
-    pytest.param(s2s.BahdanauAttention, id="BahdanauAttention",
-                 marks=pytest.mark.xfail(strict=True, reason=NOT_A_MODEL_LAYER)),
-    pytest.param(s2s.BahdanauMonotonicAttention, id="BahdanauMonotonicAttention",
-                 marks=pytest.mark.xfail(strict=True, reason=SYMBOLIC_MONOTONIC)),
-])
+@pytest.mark.parametrize("cls", MECHANISMS, ids=MECHANISM_IDS)
 def test_save_load_layer(cls):
     d = Data()
     vocab = 20

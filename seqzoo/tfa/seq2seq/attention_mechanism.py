@@ -92,6 +92,7 @@ class AttentionMechanism(keras.layers.Layer):
         self._alignments_size = None
         self._memory_initialized = False
         self._memory_shape = None
+        self.memory_mask = None
         self._query_shape = None
         self.supports_masking = True
         if memory is not None:
@@ -143,18 +144,20 @@ class AttentionMechanism(keras.layers.Layer):
         self.keys = self.memory_layer(self.values) if self.memory_layer is not None else self.values
         self.batch_size = static_or_dynamic(self.keys, 0)
         self._alignments_size = static_or_dynamic(self.keys, 1)
+        self._set_mask(mask)
+        self._memory_initialized = True
+
+    def _set_mask(self, mask):
         self.memory_mask = mask
         if mask is None:
             self.probability_fn = self.default_probability_fn
         else:
-            unwrapped = self.default_probability_fn
+            self.probability_fn = self._masked_probability_fn
 
-            def masked_probability_fn(score, prev):
-                lowest = float(np.finfo(keras.backend.standardize_dtype(score.dtype)).min)
-                return unwrapped(ops.where(mask, score, ops.full_like(score, lowest)), prev)
-
-            self.probability_fn = masked_probability_fn
-        self._memory_initialized = True
+    def _masked_probability_fn(self, score, prev):
+        lowest = float(np.finfo(keras.backend.standardize_dtype(score.dtype)).min)
+        score = ops.where(self.memory_mask, score, ops.full_like(score, lowest))
+        return self.default_probability_fn(score, prev)
 
     def __call__(self, inputs, setup_memory=False, **kwargs):
         if setup_memory:
@@ -167,19 +170,43 @@ class AttentionMechanism(keras.layers.Layer):
             else:
                 self.setup_memory(inputs, None, kwargs.get("mask"))
             return self.values
-        if not self._memory_initialized:
-            raise ValueError("Cannot query the attention before the setup of memory")
-        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3, 4):
             raise ValueError(
                 "Expect the inputs to have query, state, and optional processed memory, got "
                 f"{len(inputs) if isinstance(inputs, (list, tuple)) else type(inputs).__name__}")
+        if not self._memory_initialized and len(inputs) == 2:
+            raise ValueError("Cannot query the attention before the setup of memory")
+        inputs = list(inputs)
+        if any(isinstance(x, keras.KerasTensor) for x in inputs[:2]):
+            # A functional model: through Layer.__call__, with the memory (and its mask)
+            # as inputs, so that the model records this layer, its weights and the memory.
+            if len(inputs) == 2:
+                inputs.append(self.values)
+                if self.memory_mask is not None:
+                    inputs.append(self.memory_mask)
+            return super().__call__(inputs)
+        return self.call(inputs)
+
+    def call(self, inputs):
+        """`(alignments, next_state)` for `[query, state]`, or `[query, state, values]` and
+        `[query, state, values, mask]` (the memory as given to a functional model)."""
         query = ops.convert_to_tensor(inputs[0])
         check_rank("query", query, (2,))
         self._build_for_query(tuple(query.shape))
-        return self._calculate_attention(query, inputs[1])
-
-    def call(self, inputs, **kwargs):
-        return self.__call__(inputs, **kwargs)
+        if len(inputs) == 2:
+            return self._calculate_attention(query, inputs[1])
+        saved = self.values, self.keys, self.memory_mask
+        values = inputs[2]
+        if self.memory_layer is not None and not self.memory_layer.built:
+            self._build_for_memory(tuple(values.shape))
+        self.values = values
+        self.keys = self.memory_layer(values) if self.memory_layer is not None else values
+        self._set_mask(inputs[3] if len(inputs) == 4 else self.memory_mask)
+        try:
+            return self._calculate_attention(query, inputs[1])
+        finally:
+            self.values, self.keys = saved[:2]
+            self._set_mask(saved[2])
 
     # Building: memory-side weights at setup_memory, query-side at the first query, as TFA.
     def _build_for_memory(self, memory_shape):
@@ -198,7 +225,15 @@ class AttentionMechanism(keras.layers.Layer):
         """Creates the mechanism's own weights once; subclasses add theirs."""
 
     def build(self, input_shape=None):
-        self.built = True
+        """Builds the memory side for a memory shape, the query side for `[query, state]`
+        shapes (TFA's two stages)."""
+        if input_shape is None:
+            return
+        if isinstance(input_shape[0], (list, tuple)) or input_shape[0] is None and len(
+                input_shape) != 3:
+            self._build_for_query(tuple(input_shape[0]))
+        else:
+            self._build_for_memory(tuple(input_shape))
 
     def get_build_config(self):
         return {"memory_shape": self._memory_shape, "query_shape": self._query_shape}
@@ -237,7 +272,9 @@ class AttentionMechanism(keras.layers.Layer):
         for key in ("query_layer", "memory_layer"):
             layer = getattr(self, key)
             if layer is not None:
+                # Without its build config, as TFA: the mechanism builds its layers itself.
                 config[key] = keras.saving.serialize_keras_object(layer)
+                config[key].pop("build_config", None)
         config["memory"] = None
         return config
 
@@ -265,11 +302,12 @@ class AttentionMechanism(keras.layers.Layer):
 
     def _bahdanau(self, query):
         processed = self.query_layer(query) if self.query_layer is not None else query
+        dtype = processed.dtype  # the variables are cast as Layer.__call__ would (mixed precision)
         g = bias = None
         if self.attention_g is not None:
-            g, bias = self.attention_g, self.attention_b
-        score = additive_scores(ops.expand_dims(processed, 1), self.keys, self.attention_v,
-                                g=g, bias=bias)
+            g, bias = ops.cast(self.attention_g, dtype), ops.cast(self.attention_b, dtype)
+        score = additive_scores(ops.expand_dims(processed, 1), ops.cast(self.keys, dtype),
+                                ops.cast(self.attention_v, dtype), g=g, bias=bias)
         return score[:, 0]
 
 

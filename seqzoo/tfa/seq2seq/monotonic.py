@@ -23,10 +23,9 @@ from seqzoo.tfa.seq2seq.attention_mechanism import (
 def _shift(x, axis, fill, reverse):
     """Shifts `x` one step along `axis` (backward with `reverse`), filling with `fill`."""
     size = x.shape[axis]
-    edge_shape = list(ops.shape(x))
-    edge_shape[axis] = 1
-    edge = ops.full(edge_shape, fill, dtype=x.dtype)
     body = [slice(None)] * len(x.shape)
+    body[axis] = slice(0, 1)
+    edge = ops.full_like(x[tuple(body)], fill)
     if reverse:
         body[axis] = slice(1, size)
         return ops.concatenate([x[tuple(body)], edge], axis=axis)
