@@ -7,6 +7,12 @@ from seqzoo.tfa.seq2seq.attention_mechanism import (
     hardmax,
 )
 from seqzoo.tfa.seq2seq.attention_wrapper import AttentionWrapper
+from seqzoo.tfa.seq2seq.beam_search_decoder import (
+    BeamSearchDecoder,
+    BeamSearchDecoderOutput,
+    BeamSearchDecoderState,
+    FinalBeamSearchDecoderOutput,
+)
 from seqzoo.tfa.seq2seq.beam_search_ops import gather_tree, gather_tree_from_array, tile_batch
 from seqzoo.tfa.seq2seq.loss import SequenceLoss, sequence_loss
 from seqzoo.tfa.seq2seq.monotonic import (
@@ -23,6 +29,10 @@ __all__ = [
     "AttentionWrapperState",
     "BahdanauAttention",
     "BahdanauMonotonicAttention",
+    "BeamSearchDecoder",
+    "BeamSearchDecoderOutput",
+    "BeamSearchDecoderState",
+    "FinalBeamSearchDecoderOutput",
     "LuongAttention",
     "LuongMonotonicAttention",
     "SequenceLoss",

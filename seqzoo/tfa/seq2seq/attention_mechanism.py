@@ -2,6 +2,11 @@
 
 The monotonic forms are in `seqzoo.tfa.seq2seq.monotonic`.
 
+Longer than 400 lines: the base class keeps TFA's two ways of being called
+(directly, and as a layer of a functional model with the memory as an input)
+and TFA's two-stage build, beside the two mechanisms with their arguments
+documented.
+
 The classes keep TFA's constructor arguments, defaults, layer names and
 public attributes (`memory_layer`, `query_layer`, `attention_v`,
 `attention_g`, `attention_b`, `scale_weight`, `attention_score_bias`,
