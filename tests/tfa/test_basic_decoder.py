@@ -25,7 +25,14 @@ from seqzoo.tfa.seq2seq.sampler import (
     ScheduledOutputTrainingSampler,
     TrainingSampler,
 )
-from tests.tfa._fixtures import assert_close, assert_equal, assign_weights, case, case_names
+from tests.tfa._fixtures import (
+    assert_close,
+    assert_equal,
+    assign_weights,
+    case,
+    case_names,
+    resolve,
+)
 
 DETERMINISTIC = case_names("basic_decoder", prefix="bd_")
 SAMPLING = [n for n in DETERMINISTIC if n.startswith("bd_sample_embedding")]
@@ -110,6 +117,7 @@ class CaseDecoder:
             first_arg, initial_state=self.initial_state(), **kwargs)
         self.decoder.step(ops.convert_to_tensor(0, "int32"), inputs, state)
         assign_weights(c, **roots)
+        self.roots = roots
         if self.mechanism is not None:
             self.mechanism.setup_memory(*self.memory)
 
@@ -174,7 +182,11 @@ def check_outputs(c, result):
 @pytest.mark.parametrize("name", DETERMINISTIC)
 def test_basic_decoder_matches_tfa(name):
     c = case("basic_decoder", name)
-    check_outputs(c, CaseDecoder(c).run())
+    decoder = CaseDecoder(c)
+    check_outputs(c, decoder.run())
+    # The decoder's weights in TFA's order (code that copies them as a list relies on it).
+    by_id = {id(resolve(decoder.roots, path)): path for path in c.weights_order}
+    assert [by_id.get(id(w), w.path) for w in decoder.decoder.weights] == c.weights_order
 
 
 @pytest.mark.skipif(not on_tensorflow(), reason="tf.function")

@@ -123,6 +123,7 @@ def test_decoder_interface_and_finalize():
     assert not Plain().tracks_own_finished
 
 
+@pytest.mark.backend_neutral
 def test_needs_maximum_iterations_off_tensorflow():
     if on_tensorflow():
         pytest.skip("TensorFlow decodes without maximum_iterations")
@@ -147,6 +148,7 @@ def test_tensorflow_eager_and_tf_function_agree_without_maximum_iterations():
     check(run(tf.constant(longer)), longer, True)
 
 
+@pytest.mark.backend_neutral
 def test_config_round_trip():
     decoder = CountingDecoder(output_time_major=True, maximum_iterations=7, name="counting")
     config = decoder.get_config()
@@ -155,7 +157,6 @@ def test_config_round_trip():
         "output_time_major": True, "impute_finished": False, "maximum_iterations": 7,
         "parallel_iterations": 32, "swap_memory": False}
     assert CountingDecoder.from_config(config).maximum_iterations == 7
-    assert keras.backend.backend() in ("tensorflow", "jax", "torch", "numpy")
 
 
 # ---------------------------------------------------------------- TFA's cases
