@@ -117,7 +117,7 @@ class BaseDecoder(_DecoderInterface, keras.layers.Layer):
             return _as_written(self.call)(*args, **kwargs)
         # Keras' __call__ refuses Python numbers next to tensors in **kwargs
         # (`start_tokens=tensor, end_token=2`): numbers and arrays become tensors.
-        kwargs = {k: v if k in ("training", "mask") else keras.tree.map_structure(
+        kwargs = {k: v if k == "training" else keras.tree.map_structure(
             lambda x: ops.convert_to_tensor(x) if isinstance(x, _NUMBERS) else x, v)
             for k, v in kwargs.items()}
         return super().__call__(*args, **kwargs)
