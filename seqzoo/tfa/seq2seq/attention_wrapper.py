@@ -8,7 +8,21 @@ from seqzoo.tfa.seq2seq._common import (
     static_or_dynamic,
     tensorflow,
 )
-from seqzoo.tfa.seq2seq.attention_mechanism import AttentionMechanism
+
+# TFA kept the mechanisms in its `attention_wrapper` module; code that imports them
+# from there (`tfa.seq2seq.attention_wrapper.LuongAttention`) finds them here too.
+from seqzoo.tfa.seq2seq.attention_mechanism import (  # noqa: F401
+    AttentionMechanism,
+    BahdanauAttention,
+    LuongAttention,
+    hardmax,
+)
+from seqzoo.tfa.seq2seq.monotonic import (  # noqa: F401
+    BahdanauMonotonicAttention,
+    LuongMonotonicAttention,
+    monotonic_attention,
+    safe_cumprod,
+)
 from seqzoo.tfa.seq2seq.wrapper_state import AttentionWrapperState, _plain
 
 
