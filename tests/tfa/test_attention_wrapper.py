@@ -193,7 +193,7 @@ def test_wrapper_steps_inside_tf_function_match_eager_steps():
     c = case("attention_wrapper", "aw_lstm_bahdanau_alignment_history")
     wrapper, _, run, _ = build_wrapper(c)
 
-    @tf.function
+    @tf.function(autograph=False)
     def graph_run():
         outputs, state = run()
         return outputs, state.alignment_history.stack()
