@@ -15,6 +15,8 @@ TFA's inputs and is compared with TFA's own numbers. The numbers of the other
 configurations are compared with TFA in `test_attention_wrapper.py` (fixtures).
 """
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -93,28 +95,32 @@ def test_passing_memory_from_call(cls):
 
 # attention_wrapper_test.py::test_save_load_layer: a functional model whose memory is an
 # encoder's symbolic output; its config and weights rebuild a model that predicts the same.
+# TFA built one model per mechanism class; one model queries the four mechanisms here.
 @pytest.mark.backend_neutral
-@pytest.mark.parametrize("cls", MECHANISMS, ids=MECHANISM_IDS)
-def test_save_load_layer(cls):
+def test_save_load_layer():
     d = Data()
     vocab = 20
     tokens = keras.Input((d.timestep,))
     embedded = keras.layers.Embedding(vocab, 4, mask_zero=True)(tokens)
     encoded = keras.layers.LSTM(d.memory_size, return_sequences=True)(embedded)
-    attention = cls(d.units, encoded)
+    mechanisms = [cls(d.units, encoded) for cls in MECHANISMS]
     query = keras.Input((d.units,))
     state = keras.Input((d.timestep,))
-    model = keras.Model([tokens, query, state], attention([query, state]))
-    # TFA's get_weights()/set_weights() below carry every weight of the mechanism.
+    scores = [score for m in mechanisms for score in m([query, state])]
+    model = keras.Model([tokens, query, state], scores)
+    # TFA's get_weights()/set_weights() below carry every weight of the mechanisms.
     model_weights = {id(w) for w in model.weights}
-    assert all(id(w) in model_weights for w in attention.weights)
+    for mechanism in mechanisms:
+        assert mechanism.weights
+        assert all(id(w) in model_weights for w in mechanism.weights), mechanism.name
     x = np.random.RandomState(1).randint(vocab, size=(d.batch, d.timestep))
     expected = model.predict_on_batch([x, d.query, d.state])
 
     loaded = keras.Model.from_config(model.get_config(),
-                                     custom_objects={cls.__name__: cls})
+                                     custom_objects={cls.__name__: cls for cls in MECHANISMS})
     loaded.set_weights(model.get_weights())
     got = loaded.predict_on_batch([x, d.query, d.state])
+    assert len(got) == len(expected) == 2 * len(MECHANISMS)
     for a, b in zip(expected, got):
         np.testing.assert_allclose(numpy(a), numpy(b), rtol=1e-6)
 
@@ -337,22 +343,42 @@ def policy(request):
     keras.config.set_dtype_policy(previous)
 
 
-def run_in_both_policies(policy, run):
-    """`run()` under the current policy; with mixed_float16, its means match a float32
-    run's within TFA's 1e-3 (TFA expected the same means under both policies)."""
-    result = run()
-    if policy == "mixed_float16":
-        keras.config.set_dtype_policy("float32")
-        assert_same_means(run(), result)
+# Configurations whose float32 run several tests use (TFA compared them with the same
+# expected numbers): computed once per process.
+SHARED_RUNS = {
+    "bahdanau_not_normalized": dict(cls=s2s.BahdanauAttention, alignment_history=True,
+                                    query_layer=True, kernel_initializer="ones"),
+    "luong_not_normalized": dict(cls=s2s.LuongAttention, depth=9),
+    "luong_monotonic_not_normalized": dict(cls=s2s.LuongMonotonicAttention, depth=9,
+                                           alignment_history=True),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def float32_run(name):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        return run_with_attention(**SHARED_RUNS[name])
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def run_under_policy(policy, name):
+    """The run under the current policy; with mixed_float16 (float16 outputs and states,
+    checked by `run_with_attention`), its means match the float32 run's within TFA's 1e-3
+    (TFA expected the same means under both policies)."""
+    if policy == "float32":
+        return float32_run(name)
+    result = run_with_attention(**SHARED_RUNS[name])
+    assert_same_means(float32_run(name), result)
     return result
 
 
 # attention_wrapper_test.py::test_bahdanau_not_normalized (both policies).
 @pytest.mark.backend_neutral
 def test_bahdanau_not_normalized(policy):
-    _, state = run_in_both_policies(policy, lambda: run_with_attention(
-        s2s.BahdanauAttention, alignment_history=True, query_layer=True,
-        kernel_initializer="ones"))
+    _, state = run_under_policy(policy, "bahdanau_not_normalized")
     assert_softmax_alignments(state)
 
 
@@ -367,8 +393,7 @@ def test_bahdanau_normalized():
 # attention_wrapper_test.py::test_luong_not_normalized (both policies).
 @pytest.mark.backend_neutral
 def test_luong_not_normalized(policy):
-    _, state = run_in_both_policies(
-        policy, lambda: run_with_attention(s2s.LuongAttention, depth=9))
+    _, state = run_under_policy(policy, "luong_not_normalized")
     assert_softmax_alignments(state)
 
 
@@ -378,7 +403,7 @@ def test_luong_not_normalized(policy):
 def test_luong_scaled():
     scaled = run_with_attention(s2s.LuongAttention, depth=9, scale=True)
     assert_softmax_alignments(scaled[1])
-    assert_same_run(scaled, run_with_attention(s2s.LuongAttention, depth=9))
+    assert_same_run(scaled, float32_run("luong_not_normalized"))
 
 
 # attention_wrapper_test.py::test_not_use_attention_layer: every weight is ones, so TFA's
@@ -428,8 +453,7 @@ def test_bahdanau_monotonic_normalized():
 # attention_wrapper_test.py::test_luong_monotonic_not_normalized.
 @pytest.mark.backend_neutral
 def test_luong_monotonic_not_normalized():
-    _, state = run_with_attention(s2s.LuongMonotonicAttention, depth=9,
-                                  alignment_history=True)
+    _, state = float32_run("luong_monotonic_not_normalized")
     assert_monotonic_alignments(state)
 
 
@@ -440,8 +464,7 @@ def test_luong_monotonic_scaled():
     scaled = run_with_attention(s2s.LuongMonotonicAttention, depth=9, alignment_history=True,
                                 scale=True)
     assert_monotonic_alignments(scaled[1])
-    assert_same_run(scaled, run_with_attention(s2s.LuongMonotonicAttention, depth=9,
-                                               alignment_history=True))
+    assert_same_run(scaled, float32_run("luong_monotonic_not_normalized"))
 
 
 # attention_wrapper_test.py::test_bahdanau_normalized_dtype and ::test_luong_scaled_dtype:
