@@ -125,6 +125,33 @@ def _check_gather_tree_args(step_ids, parent_ids, max_sequence_lengths, end_toke
             f"match. but shapes are: {a} and {tuple(max_sequence_lengths.shape)}")
 
 
+def _concrete(x):
+    """`x` as numpy when its values are known (eager), else `None` (traced)."""
+    try:
+        return np.asarray(ops.convert_to_numpy(x))
+    except Exception:  # a symbolic tensor or a tracer: the values come at run time
+        return None
+
+
+def _check_parent_ids(parent_ids, max_sequence_lengths):
+    """TFA's check of the parent ids each beam's path reads, where their values are known."""
+    parents, lengths = _concrete(parent_ids), _concrete(max_sequence_lengths)
+    if parents is None or lengths is None:
+        return
+    max_time, batch_size, beam_width = parents.shape
+    for batch in range(batch_size):
+        length = min(max_time, int(lengths[batch]))
+        for beam in range(beam_width):
+            parent = beam
+            for level in range(length - 1, 0, -1):
+                parent = int(parents[level, batch, parent])
+                if not 0 <= parent < beam_width:
+                    raise ValueError(
+                        f"Saw invalid parent id {parent} at (batch, time, beam) == "
+                        f"({batch}, {level - 1}, {beam}); parent ids must be in "
+                        f"[0, {beam_width}).")
+
+
 def gather_tree(step_ids, parent_ids, max_sequence_lengths, end_token):
     """Calculates the full beams from the per-step ids and parent beam ids.
 
@@ -146,13 +173,16 @@ def gather_tree(step_ids, parent_ids, max_sequence_lengths, end_token):
         final beam.
 
     Raises:
-        ValueError: if the ranks or the batch sizes do not agree.
+        ValueError: if the ranks or the batch sizes do not agree, or, where the
+            values are known (eagerly), if a beam's path reads a parent id
+            outside `[0, beam_width)`.
     """
     step_ids = _int32(step_ids)
     parent_ids = _int32(parent_ids)
     max_sequence_lengths = _int32(max_sequence_lengths)
     end_token = _int32(end_token)
     _check_gather_tree_args(step_ids, parent_ids, max_sequence_lengths, end_token)
+    _check_parent_ids(parent_ids, max_sequence_lengths)
     max_time = static_or_dynamic(step_ids, 0)
     beam_width = static_or_dynamic(step_ids, 2)
     lengths = ops.minimum(max_sequence_lengths, ops.cast(max_time, "int32"))
