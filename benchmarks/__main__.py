@@ -1,6 +1,6 @@
 """Runs benchmark suites: `python -m benchmarks [SUITE ...] [--backend B] [--quick] [--out DIR]`.
 
-Suites: rnn, decode, seq2seq, softmax (docs/benchmarks.md describes them).
+Suites: rnn, decode, seq2seq, softmax, tfa (docs/benchmarks.md describes them).
 
 Writes DIR/results.json (every figure with its machine, device, backend,
 library versions, date and settings), DIR/results.md (tables) and PNG charts
@@ -19,6 +19,7 @@ SUITES = {
     "decode": "benchmarks.decode",
     "seq2seq": "benchmarks.seq2seq",
     "softmax": "benchmarks.softmax",
+    "tfa": "benchmarks.tfa",
 }
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_OUT = "benchmarks/results/latest"
