@@ -33,6 +33,10 @@ Ratios are compat / native throughput, paired per round: 1.0 means the
 compatibility layer costs nothing over the native model. A compat step or
 search that the backend cannot run is recorded as not supported, with its
 error, and the rest is timed.
+
+Longer than 400 lines: the tutorial's model written out (training step and
+beam search as its users write them), the native side, and two kinds of
+records with their report.
 """
 
 import numpy as np
