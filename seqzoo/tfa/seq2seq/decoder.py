@@ -264,7 +264,8 @@ def _loop(decoder, finished, inputs, state, max_iter, static_max, impute, traini
         going = ops.logical_not(ops.all(finished))
         return going if max_iter is None else ops.logical_and(going, time < max_iter)
 
-    def body(time, acc, state, inputs, finished, lengths):
+    def advance(time, state, inputs, finished, lengths):
+        """One step: the flat outputs, then the next `(time, state, inputs, finished, lengths)`."""
         outputs, next_state, next_inputs, step_finished = decoder.step(
             time, inputs, state, training)
         step_finished = ops.cast(step_finished, "bool")
@@ -282,9 +283,9 @@ def _loop(decoder, finished, inputs, state, max_iter, static_max, impute, traini
         keras.tree.assert_same_paths(inputs, next_inputs)
         next_state, next_inputs = _like(state, next_state), _like(inputs, next_inputs)
         flat_outputs = keras.tree.flatten(outputs)
-        if len(flat_outputs) != len(acc):
+        if len(flat_outputs) != len(dtypes):
             raise ValueError(f"The decoder's step gave {len(flat_outputs)} outputs where its "
-                             f"output_size has {len(acc)}.")
+                             f"output_size has {len(dtypes)}.")
         if impute:
             flat_outputs = [ops.where(_expand_as(finished, out), ops.zeros_like(out), out)
                             for out in flat_outputs]
@@ -292,22 +293,35 @@ def _loop(decoder, finished, inputs, state, max_iter, static_max, impute, traini
                 lambda new, cur: _copy_finished(finished, new, cur), next_state, state)
         if tflite:
             flat_outputs = [ops.reshape(out, (-1,)) for out in flat_outputs]
-        acc = [_write(a, time, out) for a, out in zip(acc, flat_outputs)]
-        return (time + 1, acc, next_state, next_inputs, _keep_shape(next_finished, finished),
-                _keep_shape(next_lengths, lengths))
+        return flat_outputs, (time + 1, next_state, next_inputs,
+                              _keep_shape(next_finished, finished),
+                              _keep_shape(next_lengths, lengths))
 
-    loop_vars = (ops.convert_to_tensor(0, dtype="int32"),
-                 _accumulators(decoder, max_iter, static_max, fixed_size, tflite),
-                 state, inputs, finished, ops.zeros_like(finished, dtype="int32"))
+    dtypes = [keras.backend.standardize_dtype(d)
+              for d in keras.tree.flatten(decoder.output_dtype)]
+    start = (ops.convert_to_tensor(0, dtype="int32"), state, inputs, finished,
+             ops.zeros_like(finished, dtype="int32"))
     if not fixed_steps:
-        time, acc, state, _, _, lengths = ops.while_loop(cond, body, loop_vars)
-    else:  # the steps after the end change nothing
-        def fixed_step(i, loop_vars):
-            going = cond(*loop_vars)
-            return keras.tree.map_structure(lambda new, old: ops.where(going, new, old),
-                                            body(*loop_vars), loop_vars)
+        def body(time, acc, *loop_vars):
+            flat_outputs, (time, *loop_vars) = advance(time, *loop_vars)
+            return (time, [_write(a, time - 1, out) for a, out in zip(acc, flat_outputs)],
+                    *loop_vars)
 
-        time, acc, state, _, _, lengths = ops.fori_loop(0, static_max, fixed_step, loop_vars)
+        accumulators = _accumulators(decoder, max_iter, static_max, fixed_size, tflite)
+        time, acc, state, _, _, lengths = ops.while_loop(
+            cond, body, (start[0], accumulators, *start[1:]))
+    else:
+        # A scan of `maximum_iterations` steps that emits each step's outputs (zeros after
+        # the end, where the steps change nothing): no buffer rides in the carry, so
+        # differentiating the loop does not copy `[maximum_iterations, ...]` buffers per step.
+        def scan_step(loop_vars, _):
+            going = cond(loop_vars[0], None, *loop_vars[1:])
+            flat_outputs, new = advance(*loop_vars)
+            new = keras.tree.map_structure(lambda n, o: ops.where(going, n, o), new, loop_vars)
+            return new, [ops.where(going, ops.cast(out, d), ops.zeros((), d))
+                         for out, d in zip(flat_outputs, dtypes)]
+
+        (time, state, _, _, lengths), acc = ops.scan(scan_step, start, length=static_max)
     steps = None if tflite else _concrete_int(time)
     flat = [a.stack() if on_tensorflow() else a if steps is None else a[:steps] for a in acc]
     outputs = keras.tree.pack_sequence_as(decoder.output_dtype, flat)
