@@ -4,14 +4,15 @@
 TensorFlow the outputs gather in `tf.TensorArray`s, so `maximum_iterations`
 may be `None`; called eagerly, the loop runs in a `tf.function` traced for that
 call only (attention mechanisms keep their memory as Python attributes: a
-cached trace would decode with a stale memory). Elsewhere (JAX) the outputs go
-into `[maximum_iterations, ...]` buffers, so `maximum_iterations` is required;
-eagerly they are cut to the steps run, inside `jax.jit` they keep
-`maximum_iterations` steps (zeros after the last).
+cached trace would decode with a stale memory). Elsewhere (JAX)
+`maximum_iterations` is required: eagerly the while loop writes the outputs
+into `[maximum_iterations, ...]` buffers, cut to the steps run; in training and
+inside `jax.jit` an `ops.scan` of `maximum_iterations` steps emits them (zeros
+after the last), which JAX can differentiate.
 
 Longer than 400 lines: TFA's `decoder` module (the interface, the layer and
 `dynamic_decode`) with the loop's two forms, TensorArrays and a per-call
-`tf.function` on TensorFlow, buffers and a symbolic first step elsewhere,
+`tf.function` on TensorFlow, buffers, a scan and a symbolic first step elsewhere,
 which share their helpers.
 """
 
