@@ -1,9 +1,15 @@
 """The base of the zoo's models: hyperparameters in, a Keras model out."""
 
+import os
+
 import keras
+import numpy as np
 from keras import ops
 
 from seqzoo.checks import check_positive_int, check_rate  # noqa: F401 (used by the models)
+from seqzoo.errors import InputError
+from seqzoo.layers.embedding import TokenEmbedding
+from seqzoo.text.embeddings import load_embeddings
 from seqzoo.text.tokenizers import Tokenizer, tokenizer_from_config
 
 DEFAULT_LEARNING_RATE = 1e-3
@@ -61,6 +67,102 @@ class ZooModel(keras.Model):
         """
         return {name: layer for name, layer in getattr(self, "_parts", {}).items()
                 if layer is not None}
+
+    def embedding_layer(self, side=None):
+        """The `TokenEmbedding` of one vocabulary: `side="source"` or `"target"` for a
+        `Seq2Seq`, `None` for the models with one vocabulary.
+
+        Raises:
+            InputError: `side` does not name an embedding of this model, or the
+                model reads feature vectors (`vocab_size=None`).
+        """
+        parts = self.parts
+        if "source_embedding" in parts:
+            if side not in ("source", "target"):
+                raise InputError(f"Expected side='source' or 'target' for a "
+                                 f"{type(self).__name__}. Received: side={side!r}")
+            return parts[f"{side}_embedding"]
+        if side is not None:
+            raise InputError(f"{type(self).__name__} has one vocabulary: pass side=None. "
+                             f"Received: side={side!r}")
+        layer = parts.get("embedding") or next(
+            (lay for lay in self.layers if isinstance(lay, TokenEmbedding)), None)
+        if layer is None:
+            raise InputError(f"{type(self).__name__} reads feature vectors (vocab_size=None): "
+                             "it has no token embedding")
+        return layer
+
+    def set_embeddings(self, embeddings, side=None, trainable=True, **options):
+        """Starts an embedding from pre-trained vectors, frozen or trainable.
+
+        Example:
+
+        ```python
+        model = seqzoo.create("lstm_classifier", vocab_size=tok.vocab_size, num_classes=2,
+                              embedding_dim=100, tokenizer=tok)
+        loaded = model.set_embeddings("glove.6B.100d.txt", trainable=False)
+        print(loaded.summary())   # words found, by case, missing
+        model.compile()
+        ```
+
+        Args:
+            embeddings: a word-vector file (GloVe, word2vec text or binary,
+                fastText `.vec`, optionally gzip-compressed), read with the
+                model's tokenizer for that side by
+                `seqzoo.text.embeddings.load_embeddings`; or a
+                `PretrainedEmbeddings`; or a `[vocabulary size, embedding_dim]`
+                array.
+            side: `"source"` or `"target"` for a `Seq2Seq`; `None` otherwise.
+            trainable: `False` freezes the embedding: call `set_embeddings`
+                before `compile` then (the optimizer takes the trainable
+                variables at `compile`). A tied output layer shares the target
+                embedding's matrix, so freezing that freezes it too. The
+                saved model holds the vectors; loaded, every layer trains again
+                (and Keras skips the saved optimizer state, with a warning: its
+                variables differ). `seqzoo.training.FreezeFor` freezes for a
+                number of steps instead.
+            **options: for a file, `load_embeddings` options (`format`, `oov`,
+                `case_fallback`, `counts`, `seed`, or `vocabulary` to read
+                with another vocabulary of the same ids).
+
+        Returns:
+            The `PretrainedEmbeddings` read (with its `report`), or the
+            array given.
+
+        Raises:
+            InputError: the shape is not the embedding's (the message says
+                which `embedding_dim` to build the model with), the model has
+                no tokenizer to read a file with, or it is already compiled
+                and `trainable=False`.
+            DataError: the file is bad (see `load_embeddings`).
+        """
+        layer = self.embedding_layer(side)
+        if isinstance(embeddings, (str, os.PathLike)):
+            vocabulary = options.pop("vocabulary", None)
+            if vocabulary is None:
+                vocabulary = getattr(self, "tokenizer" if side is None else f"{side}_tokenizer")
+            if vocabulary is None:
+                raise InputError(f"{type(self).__name__} {self.name!r} has no tokenizer to read "
+                                 f"{os.fspath(embeddings)} with: build it with a tokenizer, or "
+                                 "pass vocabulary=...")
+            embeddings = load_embeddings(embeddings, vocabulary, **options)
+        elif options:
+            raise InputError(f"Options {sorted(options)} apply to reading a file. Received: "
+                             f"embeddings={type(embeddings).__name__}")
+        matrix = np.asarray(getattr(embeddings, "matrix", embeddings), dtype="float32")
+        expected = tuple(layer.embeddings.shape)
+        if matrix.shape != expected:
+            hint = (f"; build the model with embedding_dim={matrix.shape[1]}"
+                    if matrix.ndim == 2 and matrix.shape[0] == expected[0] else "")
+            raise InputError(f"Expected a [vocabulary size, embedding_dim] matrix of shape "
+                             f"{expected} for {layer.name}. Received: shape {matrix.shape}{hint}")
+        if not trainable and getattr(self, "optimizer", None) is not None:
+            raise InputError(f"{self.name!r} is compiled: call set_embeddings(..., "
+                             "trainable=False) before compile, or train with "
+                             "seqzoo.training.FreezeFor(steps, parts=...)")
+        layer.embeddings.assign(matrix)
+        layer.trainable = trainable
+        return embeddings
 
     def encode_texts(self, texts):
         """Token ids `[B, T]` (right padded) of raw texts, with the model's tokenizer.

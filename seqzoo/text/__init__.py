@@ -3,9 +3,12 @@
 Every tokenizer maps text to lists of ids in which `<pad>`, `<unk>`, `<s>`
 and `</s>` are 0, 1, 2 and 3, shares one interface (`Tokenizer`: `encode`,
 `decode`, their batch versions, `get_config`, `save`) and is read back with
-`load_tokenizer`. This package needs only numpy and sentencepiece.
+`load_tokenizer`. `load_embeddings` reads pre-trained word vectors (GloVe,
+word2vec, fastText) for a vocabulary. This package needs only numpy and
+sentencepiece.
 """
 
+from seqzoo.text.embeddings import PretrainedEmbeddings, load_embeddings
 from seqzoo.text.sentencepiece import SentencePieceTokenizer
 from seqzoo.text.specials import (
     BOS,
@@ -40,10 +43,12 @@ __all__ = [
     "UNK",
     "UNK_ID",
     "CharTokenizer",
+    "PretrainedEmbeddings",
     "SentencePieceTokenizer",
     "Tokenizer",
     "Vocabulary",
     "WordTokenizer",
+    "load_embeddings",
     "load_tokenizer",
     "tokenizer_from_config",
 ]
