@@ -1,11 +1,23 @@
 """Helpers the subcommands share: output verbosity and reading texts for a seq2seq model."""
 
+import argparse
 import sys
 
 from seqzoo.errors import InputError
 from seqzoo.io import read_lines
 
 TRANSLATE_BATCH = 64
+
+
+def positive_int(text):
+    """An argparse type: an integer >= 1 (argparse names the flag in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def progress_verbosity():

@@ -6,6 +6,7 @@ from seqzoo.cli.common import load_seq2seq
 from seqzoo.cli.train import (
     add_common_arguments,
     check_output,
+    embeddings_spec,
     fit,
     resolve_settings,
     start_run,
@@ -57,9 +58,12 @@ def run(args):
         # TensorFlow must set up collective ops before it loads the model to fine-tune.
         raise InputError("--distribute multiworker is not supported by seqzoo finetune; use "
                          "mirrored, or the Python API with distribution_scope first")
+    embeddings = embeddings_spec(args)
     check_output(args.out, args.overwrite)
     if args.freeze_steps and not args.freeze:
         raise InputError("--freeze-steps needs --freeze encoder|embeddings|decoder")
+    if args.freeze and embeddings and embeddings.get("freeze"):
+        raise InputError("expected one of --freeze and --freeze-embeddings, not both")
     model = load_seq2seq(args.from_model)
     corpus = read_corpus(args.train, "train")
     source, target = _new_tokenizers(args, model, corpus)
@@ -74,7 +78,8 @@ def run(args):
     name = os.path.basename(os.path.normpath(args.from_model))
     trainer = Trainer(args.out, f"finetune of {name}", settings, None, args.train, args.dev,
                       verbose=verbosity(args), model=new_model, callbacks=callbacks,
-                      model_config=config, extra={"freeze": freeze} if freeze else None)
+                      model_config=config, extra={"freeze": freeze} if freeze else None,
+                      embeddings=embeddings)
     start_run(trainer, args.overwrite)
     trainer.record["finetune"] = {
         "from": os.path.abspath(args.from_model), "init": args.init, "freeze": freeze,

@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from seqzoo.cli.common import progress_verbosity
+from seqzoo.cli.common import positive_int, progress_verbosity
 from seqzoo.errors import InputError
 
 # Options that are shortcuts for settings: (flag, setting, type, help).
@@ -29,7 +29,8 @@ SHORTCUTS = (
     ("--seed", "seed", int, "random seed (default 0): CPU runs repeat exactly"),
     ("--distribute", "distribute", str, "mirrored | multiworker: train on several devices"),
 )
-RUN_FILES = ("config.json", "run.json", "model.keras", "checkpoints", "tokenizers")
+RUN_FILES = ("config.json", "run.json", "model.keras", "checkpoints", "tokenizers",
+             "embeddings.json")
 
 
 def _shortcut_values(args):
@@ -55,6 +56,17 @@ def _model_arguments(preset):
                          f"data), one of {seq2seq}; for other models use the Python API")
     return set(_arguments(MODEL_CLASSES[PRESETS[preset]["class"]])) - {
         "source_vocab_size", "target_vocab_size", "source_tokenizer", "target_tokenizer"}
+
+
+def embeddings_spec(args):
+    """The run's pre-trained embeddings (`seqzoo.training.pretrained`), or `None`."""
+    from seqzoo.training.pretrained import check_spec
+
+    return check_spec({
+        "source": args.source_embeddings and os.path.abspath(args.source_embeddings),
+        "target": args.target_embeddings and os.path.abspath(args.target_embeddings),
+        "format": args.embeddings_format, "freeze": args.freeze_embeddings,
+        "unfreeze_after": args.unfreeze_embeddings_after})
 
 
 def resolve_settings(args):
@@ -131,6 +143,7 @@ def resume(args):
         preset, overrides = config["preset"], config["model_overrides"]
         train, dev = config["train"], config["dev"]
         model_config, freeze = config.get("model_config"), config.get("freeze")
+        embeddings = config.get("embeddings")
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(f"{path}: not a valid run config ({e})") from None
     record = os.path.join(out, "run.json")
@@ -141,9 +154,12 @@ def resume(args):
             print(f"{out}: the run is already {status}; nothing to do")
             return 0
     trainer = Trainer(out, preset, settings, overrides, train, dev, verbose=verbosity(args),
-                      model_config=model_config, extra={"freeze": freeze} if freeze else None)
+                      model_config=model_config, extra={"freeze": freeze} if freeze else None,
+                      embeddings=embeddings)
     trainer.prepare(resume=True)
     checkpoint = trainer.restore()
+    if checkpoint is None and embeddings:
+        trainer.load_pretrained()  # starting again: from the vectors, as the run did
     if freeze and freeze["steps"] > trainer.state["step"]:
         from seqzoo.training.freezing import FreezeFor
 
@@ -167,9 +183,10 @@ def run(args):
         raise InputError("expected --train SRC TGT (or FILE.tsv) and --out DIR "
                          "(or --resume DIR)")
     settings, overrides = resolve_settings(args)
+    embeddings = embeddings_spec(args)
     check_output(args.out, args.overwrite)
     trainer = Trainer(args.out, args.model, settings, overrides, args.train, args.dev,
-                      verbose=verbosity(args))
+                      verbose=verbosity(args), embeddings=embeddings)
     start_run(trainer, args.overwrite)
     data = trainer.record["data"]
     print(f"{args.model}: {trainer.model.count_params():,} parameters; train "
@@ -205,6 +222,19 @@ def add_common_arguments(p):
     p.add_argument("--early-stopping", action="store_true",
                    help="stop when --monitor has not improved for --patience epochs")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
+    v = p.add_argument_group("pre-trained embeddings (GloVe, word2vec, fastText .vec; gzip too)")
+    v.add_argument("--source-embeddings", metavar="PATH",
+                   help="start the source embedding from these word vectors")
+    v.add_argument("--target-embeddings", metavar="PATH",
+                   help="start the target embedding from these word vectors")
+    v.add_argument("--embeddings-format", default="auto",
+                   choices=("auto", "glove", "word2vec", "word2vec-binary", "fasttext"),
+                   help="the vectors files' format (default: detected)")
+    v.add_argument("--freeze-embeddings", action="store_true",
+                   help="keep the pre-trained embeddings unchanged (the whole run, or "
+                   "--unfreeze-embeddings-after epochs)")
+    v.add_argument("--unfreeze-embeddings-after", type=positive_int, metavar="EPOCHS",
+                   help="train the frozen embeddings from this many epochs on")
 
 
 def add_parser(commands):

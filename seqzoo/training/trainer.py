@@ -45,6 +45,7 @@ from seqzoo.models import Seq2Seq
 from seqzoo.models.base import save_model
 from seqzoo.models.registry import PRESETS
 from seqzoo.training import data as run_data
+from seqzoo.training import pretrained
 from seqzoo.training.callbacks import (
     CosineSchedule,
     WallClockBudget,
@@ -106,10 +107,15 @@ class Trainer:
             `on_epoch_end` (logs: the epoch's mean `loss`) and
             `on_train_end`; one that sets `model.stop_training` stops the run
             after that batch.
+        embeddings: pre-trained vectors for the model's embeddings, a dict
+            (`seqzoo.training.pretrained`: `source`, `target`, `format`,
+            `freeze`, `unfreeze_after`); read in `prepare`, their coverage
+            reports printed and written to the run's `embeddings.json`.
     """
 
     def __init__(self, out, preset, settings, model_overrides=None, train=None, dev=None,
-                 verbose=1, model=None, callbacks=(), model_config=None, extra=None):
+                 verbose=1, model=None, callbacks=(), model_config=None, extra=None,
+                 embeddings=None):
         self.out = None if out is None else os.fspath(out)
         self.preset = preset
         self.settings = settings
@@ -120,6 +126,9 @@ class Trainer:
         self.start_model = model
         self.model_config = model_config
         self.extra = dict(extra or {})
+        self.embeddings = pretrained.check_spec(embeddings)
+        if self.embeddings:
+            self.extra["embeddings"] = self.embeddings
         self.callbacks = list(callbacks)
         self.log = print if verbose else (lambda *a, **k: None)
         self.tokenizer_dir = None if out is None else os.path.join(self.out, "tokenizers")
@@ -210,15 +219,37 @@ class Trainer:
         self.total_steps = s["epochs"] * len(self.batches)
         keras.utils.set_random_seed(s["seed"])
         self.model = self._build_model()
+        self.train_ids = (src, tgt)
+        if self.embeddings and not resume:
+            self.load_pretrained()
+            callback, freeze = pretrained.freeze_callback(self.embeddings, len(self.batches),
+                                                          self.total_steps)
+            if callback is not None:
+                self.callbacks.append(callback)
+                self.extra["freeze"] = freeze
         self.model.compile(optimizer=build_optimizer(s, self.total_steps))
+        reports = os.path.join(self.out, "embeddings.json") if self.out else None
         if not resume:  # only now: a bad setting must not leave files behind
             run_data.save_tokenizers(source_tok, target_tok, self.tokenizer_dir)
+            if reports and "embeddings" in self.record:
+                with atomic_write(reports) as f:
+                    json.dump(self.record["embeddings"], f, indent=2)
+        elif reports and os.path.isfile(reports):
+            with open(reports, encoding="utf-8") as f:
+                self.record["embeddings"] = json.load(f)
         self.record["replicas"] = self.distribution.num_replicas
         self.record["vocabulary"] = {"source": source_tok.vocab_size,
                                      "target": target_tok.vocab_size}
         self.checkpoints = CheckpointManager(os.path.join(self.out, "checkpoints"),
                                              keep=s["keep_checkpoints"])
         self._open_tensorboard()
+
+    def load_pretrained(self):
+        """Sets the model's embeddings from the run's vectors files (`embeddings`)."""
+        source_ids, target_ids = self.train_ids
+        self.record["embeddings"] = pretrained.load_pretrained(
+            self.model, self.embeddings, {"source": source_ids, "target": target_ids},
+            log=self.log)
 
     def _build_model(self):
         if self.model_config is not None:
