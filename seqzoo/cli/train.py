@@ -20,6 +20,8 @@ SHORTCUTS = (
      "from this share of training on (e.g. 0.8); kept if better on dev"),
     ("--clipnorm", "clipnorm", float, "clip gradients by global norm (default 5.0)"),
     ("--clipvalue", "clipvalue", float, "clip gradients by value instead (sets clipnorm off)"),
+    ("--accumulate", "accumulate", int, "average the gradients of N batches before each "
+     "update: the update of an N times larger batch (default 1)"),
     ("--tokenizer", "tokenizer", str, "char | word | sentencepiece (default char)"),
     ("--vocab-size", "vocab_size", int, "SentencePiece size / most words (default 8000)"),
     ("--monitor", "monitor", str, "dev metric for the best checkpoint (default dev_loss)"),

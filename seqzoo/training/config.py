@@ -39,6 +39,8 @@ DEFAULTS = {
     "min_learning_rate": 1e-6,
     "clipnorm": 5.0,
     "clipvalue": None,
+    # average the gradients of this many batches before each update (1: none)
+    "accumulate": 1,
     # cosine: decay to final_lr_ratio of the rate over the steps, or over the budget
     "final_lr_ratio": 0.02,
     # a wall-clock budget for training, dev evaluations included (minutes)
@@ -69,6 +71,7 @@ _TYPES = {
     "decay_rate": ("float",), "decay_steps": ("int", 1), "warmup_steps": ("int", 0),
     "plateau_factor": ("float",), "plateau_patience": ("int", 0),
     "min_learning_rate": ("float",), "clipnorm": ("opt-float",), "clipvalue": ("opt-float",),
+    "accumulate": ("int", 1),
     "final_lr_ratio": ("fraction",), "budget_minutes": ("opt-float",),
     "average_from": ("opt-fraction",), "average_every": ("int", 1),
     "monitor": ("str",), "early_stopping": ("bool",), "patience": ("int", 0),
@@ -211,6 +214,9 @@ def resolve(sources, model_arguments=None):
         raise InputError(f"monitor={settings['monitor']!r}; expected one of {list(MONITORS)}")
     if settings["clipvalue"] is not None and "clipnorm" not in given:
         settings["clipnorm"] = None  # clipping by value replaces the default norm clipping
+    if settings["accumulate"] > 1 and settings["distribute"]:
+        raise InputError("accumulate > 1 with distribute is not supported: on several "
+                         "devices, raise batch_size instead")
     if settings["clipnorm"] is not None and settings["clipvalue"] is not None:
         raise InputError("clipnorm and clipvalue are both set; expected one (set the other "
                          "to null)")

@@ -82,6 +82,10 @@ def build_optimizer(settings, total_steps):
     clip = ({"global_clipnorm": settings["clipnorm"]} if settings["clipnorm"] is not None
             else {"clipvalue": settings["clipvalue"]} if settings["clipvalue"] is not None
             else {})
+    if settings["accumulate"] > 1:
+        # Keras averages the gradients of `accumulate` batches, then clips and
+        # applies them; learning-rate schedules still count batches.
+        clip["gradient_accumulation_steps"] = settings["accumulate"]
     return keras.optimizers.Adam(learning_rate=lr, **clip)
 
 

@@ -228,9 +228,10 @@ def test_every_suite_runs_on_the_other_backends_without_tensorflow(tmp_path, bac
     )
     assert result.returncode == 0, result.stderr[-3000:]
     records = common.read_records(tmp_path)
-    assert [r["suite"] for r in records] == ["rnn", "decode", "seq2seq", "softmax", "tfa", "tfa"]
+    assert [r["suite"] for r in records] == ["rnn", "decode", "seq2seq", "softmax", "tfa", "tfa",
+                                             "embeddings"]
     assert {r["context"]["backend"] for r in records} == {backend}
-    rnn, decode, seq2seq, softmax, tfa_train, tfa_decode = records
+    rnn, decode, seq2seq, softmax, tfa_train, tfa_decode, embeddings = records
     assert rnn["results"]["seqzoo"]["tokens_per_s"]["median"] > 0
     assert "memory" in rnn["results"]["seqzoo"]
     assert ("torch" in rnn["results"]) == (backend == "torch")
@@ -240,3 +241,4 @@ def test_every_suite_runs_on_the_other_backends_without_tensorflow(tmp_path, bac
     assert (tfa_train["kind"], tfa_decode["kind"]) == ("train", "decode")
     assert tfa_train["results"]["native"]["target_tokens_per_s"]["median"] > 0
     assert tfa_decode["results"]["compat"]["sequences_per_s"]["median"] > 0
+    assert embeddings["results"]["seqzoo"]["found"] == 180
