@@ -1,6 +1,7 @@
 """Runs benchmark suites: `python -m benchmarks [SUITE ...] [--backend B] [--quick] [--out DIR]`.
 
-Suites: rnn, decode, seq2seq, softmax, tfa (docs/benchmarks.md describes them).
+Suites: rnn, decode, seq2seq, softmax, tfa, embeddings (docs/benchmarks.md describes
+them).
 
 Writes DIR/results.json (every figure with its machine, device, backend,
 library versions, date and settings), DIR/results.md (tables) and PNG charts
@@ -20,6 +21,7 @@ SUITES = {
     "seq2seq": "benchmarks.seq2seq",
     "softmax": "benchmarks.softmax",
     "tfa": "benchmarks.tfa",
+    "embeddings": "benchmarks.embeddings",
 }
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_OUT = "benchmarks/results/latest"
