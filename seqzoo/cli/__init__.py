@@ -11,11 +11,24 @@ import os
 import sys
 
 from seqzoo import __version__
-from seqzoo.cli import bench, demo, eval, export, finetune, info, listing, predict, recipe, train
+from seqzoo.cli import (
+    average,
+    bench,
+    demo,
+    eval,
+    export,
+    finetune,
+    info,
+    listing,
+    predict,
+    recipe,
+    train,
+)
 from seqzoo.errors import SeqzooError
 
 # In the order `seqzoo --help` lists them.
-COMMANDS = (info, listing, demo, recipe, train, finetune, predict, eval, export, bench)
+COMMANDS = (info, listing, demo, recipe, train, finetune, average, predict, eval, export,
+            bench)
 
 
 def build_parser():

@@ -20,6 +20,63 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text):
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+BEAM_OPTIONS = {"length_penalty": "--length-penalty", "coverage_penalty": "--coverage-penalty",
+                "length_normalization": "--length-normalization"}
+
+
+def add_decoding_arguments(p):
+    """The decoding options of `seqzoo predict`, `eval` and `export`."""
+    g = p.add_argument_group("decoding options")
+    g.add_argument("--min-length", type=non_negative_int, default=0, metavar="N",
+                   help="at least N tokens before </s> (default 0)")
+    g.add_argument("--no-repeat-ngram-size", type=non_negative_int, default=0, metavar="N",
+                   help="never repeat an n-gram of N tokens within an output (default 0: off)")
+    g.add_argument("--length-penalty", type=non_negative_float, default=0.0, metavar="ALPHA",
+                   help="GNMT length penalty ((5 + |Y|) / 6) ** ALPHA (beam search; default 0)")
+    g.add_argument("--length-normalization", choices=("gnmt", "average"), default="gnmt",
+                   help="gnmt: the length penalty above; average: scores per token "
+                   "(beam search)")
+    g.add_argument("--coverage-penalty", type=non_negative_float, default=0.0, metavar="BETA",
+                   help="GNMT coverage penalty (beam search, attention models; default 0)")
+
+
+def decoding_options(args, model, beam):
+    """The search options of the decoding flags; `InputError` where they cannot apply."""
+    options = {"min_length": args.min_length, "no_repeat_ngram_size": args.no_repeat_ngram_size,
+               "length_penalty": args.length_penalty,
+               "coverage_penalty": args.coverage_penalty,
+               "length_normalization": args.length_normalization}
+    defaults = {"length_penalty": 0.0, "coverage_penalty": 0.0, "length_normalization": "gnmt"}
+    given = [flag for key, flag in BEAM_OPTIONS.items() if options[key] != defaults[key]]
+    if given and not beam:
+        raise InputError(f"{', '.join(given)}: beam-search options; pass --beam-size 2 or more")
+    if args.coverage_penalty and not model.has_attention:
+        raise InputError("--coverage-penalty needs an attention model; this one has none")
+    return options
+
+
 def progress_verbosity():
     """1 (progress bars) on a terminal, else 2 (one line per epoch).
 

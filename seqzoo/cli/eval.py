@@ -2,7 +2,9 @@
 
 from seqzoo.cli.common import (
     TRANSLATE_BATCH,
+    add_decoding_arguments,
     check_not_empty,
+    decoding_options,
     load_seq2seq,
     read_texts,
     translate_all,
@@ -19,6 +21,7 @@ def run(args):
     from seqzoo.text import CharTokenizer
 
     model = load_seq2seq(args.model)
+    options = decoding_options(args, model, beam=args.beam_size > 1)
     sources = read_texts(args.source, "source file")
     targets = read_texts(args.target, "target file")
     if len(sources) != len(targets):
@@ -26,7 +29,7 @@ def run(args):
                          f"{len(targets)}; expected aligned files")
     check_not_empty(sources, args.source)
     outputs, _ = translate_all(model, sources, beam_size=args.beam_size,
-                               max_length=args.max_length)
+                               max_length=args.max_length, **options)
     exact = float(np.mean([o == t for o, t in zip(outputs, targets)]))
     dec_in, dec_out = decoder_io(model.target_tokenizer.encode_batch(targets))
     x = {"source_ids": pad_sequences(model.source_tokenizer.encode_batch(sources)),
@@ -57,4 +60,5 @@ def add_parser(commands):
     e.add_argument("--target", required=True, help="reference texts, aligned with --source")
     e.add_argument("--beam-size", type=int, default=1)
     e.add_argument("--max-length", type=int)
+    add_decoding_arguments(e)
     return e

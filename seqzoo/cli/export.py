@@ -3,6 +3,7 @@
 import os
 import sys
 
+from seqzoo.cli.common import add_decoding_arguments, decoding_options
 from seqzoo.errors import InputError
 from seqzoo.export.savedmodel import (
     DEFAULT_MAX_LENGTH,
@@ -31,8 +32,9 @@ def run(args):
     model = seqzoo.load(path, compile=False)
     if not isinstance(model, Seq2Seq):
         raise InputError(f"{path}: expected a seq2seq model, got {type(model).__name__}")
+    options = decoding_options(args, model, beam=args.beam_size > 1)
     names = export_savedmodel(model, args.out, beam_size=args.beam_size, n_best=args.n_best,
-                              max_length=args.max_length, overwrite=args.overwrite)
+                              max_length=args.max_length, overwrite=args.overwrite, **options)
     print(f"wrote {args.out}: signatures {', '.join(names)}")
     kinds = [in_graph_tokenizer_kind(t) for t in (model.source_tokenizer, model.target_tokenizer)]
     if not all(kinds):
@@ -56,4 +58,5 @@ def add_parser(commands):
     p.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH,
                    help="most output tokens, </s> included")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_decoding_arguments(p)
     return p

@@ -3,7 +3,14 @@
 import os
 import sys
 
-from seqzoo.cli.common import check_not_empty, load_seq2seq, read_texts, translate_all
+from seqzoo.cli.common import (
+    add_decoding_arguments,
+    check_not_empty,
+    decoding_options,
+    load_seq2seq,
+    read_texts,
+    translate_all,
+)
 from seqzoo.errors import InputError
 from seqzoo.io import atomic_write
 
@@ -27,12 +34,13 @@ def run(args):
         raise InputError(f"expected 1 <= --n-best <= --beam-size. Received: --n-best "
                          f"{args.n_best}, --beam-size {args.beam_size}")
     model = _load_models(args.model)
+    options = decoding_options(args, model, beam=args.beam_size > 1 or args.n_best > 1)
     texts = read_texts(args.input, "input file")
     check_not_empty(texts, args.input)
     if args.output and os.path.exists(args.output) and not args.overwrite:
         raise InputError(f"{args.output} exists; pass --overwrite to replace it")
     outputs, scores = translate_all(model, texts, beam_size=args.beam_size,
-                                    n_best=args.n_best, max_length=args.max_length)
+                                    n_best=args.n_best, max_length=args.max_length, **options)
     lines = []
     for index, (hyps, hyp_scores) in enumerate(zip(outputs, scores)):
         if args.n_best == 1:
@@ -62,4 +70,5 @@ def add_parser(commands):
                    help="hypotheses per input; above 1 each line is INDEX<TAB>TEXT<TAB>SCORE")
     p.add_argument("--scores", action="store_true", help="append <TAB>SCORE to each line")
     p.add_argument("--max-length", type=int, help="most output tokens")
+    add_decoding_arguments(p)
     return p

@@ -32,6 +32,11 @@ position `i` (`source_mask`). `s` is used at two points:
    returned.
 
 With `alpha = 0` and `beta = 0`, `s` is the plain log-probability.
+`length_normalization="average"` replaces `lp(Y)` by `|Y|`, the average
+log-probability per token (OpenNMT's `avg`, fairseq's default).
+
+`min_length` and `no_repeat_ngram_size` (`seqzoo.decoding.constraints`) ban
+next tokens of each hypothesis before the candidates are ranked.
 """
 
 import numbers
@@ -39,6 +44,7 @@ import numbers
 import keras
 from keras import ops
 
+from seqzoo.decoding.constraints import check_constraint_args, constrain, has_constraints
 from seqzoo.text.specials import EOS_ID, PAD_ID
 
 # Coverage sums are floored before the log: a real source position that got
@@ -49,8 +55,16 @@ MIN_COVERAGE = 1e-10
 _NEG_INF = float("-inf")
 
 
+LENGTH_NORMALIZATIONS = ("gnmt", "average")
+
+
 def _check_beam_args(beam_size, max_length, n_best, length_penalty, coverage_penalty,
-                     alignment_fn, source_mask):
+                     alignment_fn, source_mask, length_normalization="gnmt", min_length=0,
+                     no_repeat_ngram_size=0):
+    if length_normalization not in LENGTH_NORMALIZATIONS:
+        raise ValueError(f"Expected length_normalization to be one of {LENGTH_NORMALIZATIONS}. "
+                         f"Received: length_normalization={length_normalization!r}")
+    check_constraint_args(min_length, no_repeat_ngram_size)
     for name, value in (("beam_size", beam_size), ("max_length", max_length)):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ValueError(
@@ -122,7 +136,8 @@ def _flat_rows(index, beam_size):
 
 def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
                 length_penalty=0.0, coverage_penalty=0.0, n_best=1,
-                alignment_fn=None, source_mask=None):
+                alignment_fn=None, source_mask=None, length_normalization="gnmt",
+                min_length=0, no_repeat_ngram_size=0):
     """Keeps the `beam_size` best hypotheses of every batch item at every step.
 
     A hypothesis is finished once it emits `eos_id`. From then on its only
@@ -155,6 +170,12 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             `S`). Enables the coverage penalty and the `"alignments"` output.
         source_mask: optional `[B, S]`, nonzero on real source positions;
             only those count in the coverage penalty. Default: all real.
+        length_normalization: `"gnmt"` (`length_penalty` is GNMT's alpha) or
+            `"average"` (scores are log-probabilities per token;
+            `length_penalty` is then unused).
+        min_length: `</s>` is banned before this many tokens.
+        no_repeat_ngram_size: `n > 0` bans tokens that would repeat an n-gram
+            of the hypothesis.
 
     Returns:
         A dict:
@@ -171,7 +192,8 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
           last step, each tensor `[B, n_best, ...]` (rank-0 ones as they are).
     """
     _check_beam_args(beam_size, max_length, n_best, length_penalty, coverage_penalty,
-                     alignment_fn, source_mask)
+                     alignment_fn, source_mask, length_normalization, min_length,
+                     no_repeat_ngram_size)
     k = int(beam_size)
     max_length = int(max_length)
     alpha = float(length_penalty)
@@ -202,6 +224,8 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             beams["coverage"] = ops.zeros((batch, k, source_len), "float32")
 
     def penalised(log_probs, lengths):
+        if length_normalization == "average":
+            return log_probs / ops.cast(ops.maximum(lengths, 1), "float32")
         return log_probs / _length_penalty(lengths, alpha) if alpha > 0 else log_probs
 
     def cond(t, prev, state, beams):
@@ -213,6 +237,10 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         finished = beams["finished"]
         logits, new_state = step_fn(prev, state)
         step_lp = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        if has_constraints(min_length, no_repeat_ngram_size):
+            history = ops.reshape(beams["ids"], (-1, max_length))
+            step_lp = constrain(step_lp, t, history, min_length, no_repeat_ngram_size, eos_id,
+                                banned=_NEG_INF)
         vocab = ops.shape(step_lp)[-1]
         tokens = ops.arange(vocab, dtype="int32")
         step_lp = ops.reshape(step_lp, (-1, k, vocab))

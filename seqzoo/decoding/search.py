@@ -10,10 +10,12 @@ shapes, so they compile on every backend (see `CompiledFunction`).
 import keras
 from keras import ops
 
+from seqzoo.decoding.constraints import check_constraint_args, constrain, has_constraints
 from seqzoo.text.specials import EOS_ID, PAD_ID
 
 
-def _check_decode_args(max_length, temperature=1.0, top_k=None):
+def _check_decode_args(max_length, temperature=1.0, top_k=None, top_p=None, min_length=0,
+                       no_repeat_ngram_size=0):
     if not isinstance(max_length, int) or max_length < 1:
         raise ValueError(f"Expected a positive integer. Received: max_length={max_length!r}")
     if not temperature > 0:
@@ -21,9 +23,13 @@ def _check_decode_args(max_length, temperature=1.0, top_k=None):
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
         raise ValueError("Expected top_k to be None or a positive integer. "
                          f"Received: top_k={top_k!r}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"Expected top_p to be None or in (0, 1]. Received: top_p={top_p!r}")
+    check_constraint_args(min_length, no_repeat_ngram_size)
 
 
-def decode_loop(step_fn, start_ids, state, max_length, choose, eos_id=EOS_ID):
+def decode_loop(step_fn, start_ids, state, max_length, choose, eos_id=EOS_ID, min_length=0,
+                no_repeat_ngram_size=0):
     """Runs `step_fn` until every sequence has emitted `eos_id` or `max_length` steps.
 
     Args:
@@ -33,6 +39,9 @@ def decode_loop(step_fn, start_ids, state, max_length, choose, eos_id=EOS_ID):
         max_length: the most tokens generated per sequence (EOS included).
         choose: `(step, logits [B, V]) -> next_ids [B]`.
         eos_id: the id that ends a sequence.
+        min_length, no_repeat_ngram_size: constraints on the next token
+            (`seqzoo.decoding.constraints`), applied to the logits `choose`
+            sees; the scores stay the model's log-probabilities.
 
     Returns:
         `(ids, scores, state)`: `ids` is `[B, max_length]` int32 holding the
@@ -50,7 +59,10 @@ def decode_loop(step_fn, start_ids, state, max_length, choose, eos_id=EOS_ID):
     def body(t, prev, state, ids, scores, finished):
         logits, new_state = step_fn(prev, state)
         logits = ops.cast(logits, "float32")
-        chosen = ops.cast(choose(t, logits), "int32")
+        allowed = logits
+        if has_constraints(min_length, no_repeat_ngram_size):
+            allowed = constrain(logits, t, ids, min_length, no_repeat_ngram_size, eos_id)
+        chosen = ops.cast(choose(t, allowed), "int32")
         chosen = ops.where(finished, PAD_ID, chosen)
         log_probs = ops.log_softmax(logits, axis=-1)
         chosen_lp = ops.take_along_axis(log_probs, chosen[:, None], axis=1)[:, 0]
@@ -82,28 +94,43 @@ def _keep_where(finished, old, new):
     return ops.where(keep, old, new)
 
 
-def greedy_search(step_fn, start_ids, state, max_length, eos_id=EOS_ID):
-    """Picks the most likely token at every step.
+def greedy_search(step_fn, start_ids, state, max_length, eos_id=EOS_ID, min_length=0,
+                  no_repeat_ngram_size=0):
+    """Picks the most likely allowed token at every step.
 
     Args and returns as `decode_loop`.
     """
-    _check_decode_args(max_length)
+    _check_decode_args(max_length, min_length=min_length,
+                       no_repeat_ngram_size=no_repeat_ngram_size)
     return decode_loop(
-        step_fn, start_ids, state, max_length, lambda t, logits: ops.argmax(logits, -1), eos_id
-    )
+        step_fn, start_ids, state, max_length, lambda t, logits: ops.argmax(logits, -1), eos_id,
+        min_length, no_repeat_ngram_size)
 
 
-def filter_logits(logits, temperature=1.0, top_k=None):
-    """Scales logits by `1 / temperature` and keeps only the `top_k` best."""
+def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
+    """Scales logits by `1 / temperature`, keeps only the `top_k` best, then the nucleus.
+
+    `top_p` keeps the smallest set of most likely tokens whose probabilities
+    (after temperature and `top_k`) sum to at least `top_p` (Holtzman et
+    al. 2020); the most likely token is always kept.
+    """
     logits = logits / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = ops.top_k(logits, top_k)[0][:, -1:]
         logits = ops.where(logits < kth, -1e9, logits)
+    if top_p is not None and top_p < 1:
+        ranked = ops.top_k(logits, logits.shape[-1])[0]
+        probs = ops.softmax(ranked, axis=-1)
+        before = ops.cumsum(probs, axis=-1) - probs  # probability of the tokens ranked above
+        kept = ops.logical_or(before < top_p, ops.arange(logits.shape[-1]) == 0)
+        threshold = ops.min(ops.where(kept, ranked, ops.max(ranked, axis=-1, keepdims=True)),
+                            axis=-1, keepdims=True)
+        logits = ops.where(logits < threshold, -1e9, logits)
     return logits
 
 
 def sample(step_fn, start_ids, state, max_length, uniforms, temperature=1.0, top_k=None,
-           eos_id=EOS_ID):
+           eos_id=EOS_ID, top_p=None, min_length=0, no_repeat_ngram_size=0):
     """Draws each token from the softmax of the step's logits.
 
     The randomness comes in as `uniforms` `[max_length, B]` (draw them with
@@ -117,17 +144,21 @@ def sample(step_fn, start_ids, state, max_length, uniforms, temperature=1.0, top
         uniforms: `[max_length, B]` floats in `[0, 1)`.
         temperature: divides the logits; below 1 sharpens, above 1 flattens.
         top_k: sample among the `top_k` most likely tokens only.
+        top_p: nucleus sampling: among the most likely tokens whose
+            probabilities sum to `top_p` (see `filter_logits`).
+        min_length, no_repeat_ngram_size: as in `decode_loop`.
 
     Returns:
         As `decode_loop`.
     """
-    _check_decode_args(max_length, temperature, top_k)
+    _check_decode_args(max_length, temperature, top_k, top_p, min_length, no_repeat_ngram_size)
 
     def choose(t, logits):
-        probs = ops.softmax(filter_logits(logits, temperature, top_k), axis=-1)
+        probs = ops.softmax(filter_logits(logits, temperature, top_k, top_p), axis=-1)
         cdf = ops.cumsum(probs, axis=-1)
         u = ops.take(uniforms, t, axis=0)[:, None]
         index = ops.sum(ops.cast(cdf < u, "int32"), axis=-1)
         return ops.minimum(index, logits.shape[-1] - 1)
 
-    return decode_loop(step_fn, start_ids, state, max_length, choose, eos_id)
+    return decode_loop(step_fn, start_ids, state, max_length, choose, eos_id, min_length,
+                       no_repeat_ngram_size)

@@ -30,6 +30,7 @@ import shutil
 import tempfile
 
 from seqzoo.errors import InputError
+from seqzoo.models.search import SEARCH_OPTIONS
 
 DEFAULT_MAX_LENGTH = 100
 INFO_FILE = "seqzoo_export.json"
@@ -120,7 +121,7 @@ class _GraphTokenizer:
         return tf.strings.reduce_join(words, axis=1, separator="" if self.kind == "char" else " ")
 
 
-def _build_module(tf, model, beam_size, n_best, max_length):
+def _build_module(tf, model, beam_size, n_best, max_length, options=None):
     """A `tf.Module` whose tf.functions decode with `model`; returns (module, signatures)."""
     module = tf.Module()
     # Tracking the variables saves them with the module; the functions
@@ -131,7 +132,7 @@ def _build_module(tf, model, beam_size, n_best, max_length):
     def search(source_ids, method, n):
         result = model.search_function(
             source_ids, None, method=method, max_length=max_length, beam_size=beam_size,
-            n_best=n, length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None)
+            n_best=n, **{**SEARCH_OPTIONS, **(options or {})})
         return {"ids": tf.cast(result["ids"], tf.int32),
                 "scores": tf.cast(result["scores"], tf.float32)}
 
@@ -193,8 +194,12 @@ def _replace(staging, directory):
         shutil.rmtree(backup, ignore_errors=True)
 
 
+EXPORT_OPTIONS = ("length_penalty", "coverage_penalty", "length_normalization", "min_length",
+                  "no_repeat_ngram_size")
+
+
 def export_savedmodel(model, directory, beam_size=4, n_best=1, max_length=DEFAULT_MAX_LENGTH,
-                      overwrite=False):
+                      overwrite=False, **options):
     """Writes a `Seq2Seq` model as a TensorFlow SavedModel with decoding signatures.
 
     The folder is written under a temporary name beside `directory` and
@@ -208,6 +213,10 @@ def export_savedmodel(model, directory, beam_size=4, n_best=1, max_length=DEFAUL
         n_best: hypotheses the `beam` signature returns (`<= beam_size`).
         max_length: the most target tokens decoded, `</s>` included.
         overwrite: replace an existing `directory`.
+        **options: decoding options built into the signatures:
+            `length_penalty`, `coverage_penalty`, `length_normalization` (beam
+            search), `min_length`, `no_repeat_ngram_size` (both searches);
+            see `Seq2Seq.search`.
 
     Returns:
         The list of signature names written.
@@ -227,15 +236,23 @@ def export_savedmodel(model, directory, beam_size=4, n_best=1, max_length=DEFAUL
     if n_best > beam_size:
         raise InputError(f"Expected n_best <= beam_size. Received: n_best={n_best}, "
                          f"beam_size={beam_size}")
+    unknown = sorted(set(options) - set(EXPORT_OPTIONS))
+    if unknown:
+        raise InputError(f"Unknown decoding options {unknown}; expected some of "
+                         f"{list(EXPORT_OPTIONS)}")
     directory = os.fspath(directory)
     if os.path.lexists(directory) and not overwrite:
         raise InputError(f"{directory} exists; pass --overwrite (overwrite=True) to replace it")
-    module, signatures = _build_module(tf, model, beam_size, n_best, max_length)
+    try:
+        module, signatures = _build_module(tf, model, beam_size, n_best, max_length, options)
+    except ValueError as e:  # a bad option value, named by the search
+        raise InputError(str(e)) from None
     info = {
         "signatures": sorted(signatures),
         "beam_size": beam_size,
         "n_best": n_best if beam_size > 1 else 1,
         "max_length": max_length,
+        "options": {**{k: SEARCH_OPTIONS[k] for k in EXPORT_OPTIONS}, **options},
         "source_tokenizer": type(model.source_tokenizer).__name__,
         "target_tokenizer": type(model.target_tokenizer).__name__,
         "text_signature": "translate" in signatures,

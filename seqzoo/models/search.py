@@ -17,6 +17,16 @@ from seqzoo.text.specials import BOS_ID
 
 SOURCE_LENGTH_MULTIPLE = 8
 
+# The search options beside method, max_length, beam_size and n_best, with their
+# defaults: which search uses each is in `SearchMixin.search`.
+SEARCH_OPTIONS = {
+    "length_penalty": 0.0, "coverage_penalty": 0.0, "length_normalization": "gnmt",
+    "temperature": 1.0, "top_k": None, "top_p": None, "min_length": 0,
+    "no_repeat_ngram_size": 0,
+}
+_BEAM_ONLY = ("length_penalty", "coverage_penalty", "length_normalization")
+_SAMPLE_ONLY = ("temperature", "top_k", "top_p")
+
 
 class SearchMixin:
     """`search` and `translate` over the `encode`/`step` functions given to `_init_search`.
@@ -27,27 +37,41 @@ class SearchMixin:
 
     def _init_search(self, encode, step, has_attention, alignment, source_mask):
         # `search_function` is the uncompiled search (the SavedModel export traces it).
+        self._has_attention = bool(has_attention)
         self._search = search_step_function(encode, step, has_attention, alignment, source_mask)
         self._search_fn = CompiledFunction(self._search, lambda: self.variables)
 
     @property
+    def has_attention(self):
+        """Whether the searches see attention (alignments, the coverage penalty)."""
+        return self._has_attention
+
+    @property
     def search_function(self):
         """The uncompiled search: `fn(source_ids, uniforms, method, max_length, beam_size,
-        n_best, length_penalty, coverage_penalty, temperature, top_k) -> dict` of tensors."""
+        n_best, **options) -> dict` of tensors, with every option of `SEARCH_OPTIONS`."""
         return self._search
 
     def search(self, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
                length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,
-               seed=None):
+               seed=None, top_p=None, min_length=0, no_repeat_ngram_size=0,
+               length_normalization="gnmt"):
         """Decodes `[B, S]` source ids (compiled), returning numpy arrays.
 
         Args:
             source_ids: right-padded source ids.
             method: `"beam"`, `"greedy"` or `"sample"`.
-            beam_size, n_best, length_penalty, coverage_penalty: beam search.
+            beam_size, n_best: beam search.
+            length_penalty, coverage_penalty: GNMT's alpha and beta (beam search).
+            length_normalization: `"gnmt"`, or `"average"` for scores per
+                token (beam search; `length_penalty` then unused).
             max_length: most target tokens, `</s>` included (default
                 `2 * S + 10`).
-            temperature, top_k, seed: sampling.
+            temperature, top_k, top_p, seed: sampling (`top_p`: nucleus).
+            min_length: `</s>` is banned before this many tokens (every
+                method).
+            no_repeat_ngram_size: `n > 0` bans tokens that would repeat an
+                n-gram of the output (every method).
 
         Returns:
             A dict with `"ids"` `[B, n, T]` (`n = n_best` for beam search, else
@@ -72,18 +96,27 @@ class SearchMixin:
         padded = -(-length // SOURCE_LENGTH_MULTIPLE) * SOURCE_LENGTH_MULTIPLE
         source_ids = np.pad(source_ids, ((0, 0), (0, padded - length)))
         uniforms = keras.random.uniform((max_length, source_ids.shape[0]), seed=seed)
+        options = {"length_penalty": float(length_penalty),
+                   "coverage_penalty": float(coverage_penalty),
+                   "length_normalization": length_normalization,
+                   "temperature": float(temperature), "top_k": top_k,
+                   "top_p": None if top_p is None else float(top_p),
+                   "min_length": min_length, "no_repeat_ngram_size": no_repeat_ngram_size}
+        unused = (() if method == "beam" else _BEAM_ONLY) + (
+            () if method == "sample" else _SAMPLE_ONLY)
+        for name in unused:  # at their defaults: one compiled function, not one per value
+            options[name] = SEARCH_OPTIONS[name]
         result = self._search_fn(
             source_ids, uniforms, method=method, max_length=int(max_length),
-            beam_size=int(beam_size), n_best=int(n_best), length_penalty=float(length_penalty),
-            coverage_penalty=float(coverage_penalty), temperature=float(temperature),
-            top_k=top_k)
+            beam_size=int(beam_size), n_best=int(n_best), **options)
         result = {k: ops.convert_to_numpy(v) for k, v in result.items()}
         if "alignments" in result:
             result["alignments"] = result["alignments"][..., :length]
         return result
 
     def translate(self, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
-                  coverage_penalty=0.0, return_scores=False, return_alignments=False):
+                  coverage_penalty=0.0, return_scores=False, return_alignments=False,
+                  **options):
         """Translates raw texts with the model's tokenizers.
 
         Args:
@@ -92,6 +125,8 @@ class SearchMixin:
             max_length: most target tokens (default `2 * longest source + 10`).
             n_best: hypotheses per text (`<= beam_size`).
             length_penalty, coverage_penalty: GNMT penalties (beam search).
+            **options: `min_length`, `no_repeat_ngram_size`,
+                `length_normalization` (see `search`).
             return_scores: also return the scores.
             return_alignments: also return attention alignments
                 `[n_best, T, S]` per text (attention models, beam search).
@@ -119,9 +154,14 @@ class SearchMixin:
         if not encoded:
             return []
         method = "beam" if beam_size > 1 or n_best > 1 or return_alignments else "greedy"
+        unknown = sorted(set(options) - {"min_length", "no_repeat_ngram_size",
+                                         "length_normalization"})
+        if unknown:
+            raise TypeError(f"translate() got unexpected keyword arguments {unknown}")
         result = self.search(pad_sequences(encoded), method=method, beam_size=beam_size,
                              max_length=max_length, n_best=n_best,
-                             length_penalty=length_penalty, coverage_penalty=coverage_penalty)
+                             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                             **options)
         decoded = [[self.target_tokenizer.decode(h) for h in row] for row in result["ids"]]
         outputs = [row[0] for row in decoded] if n_best == 1 else decoded
         if not (return_scores or return_alignments):
@@ -145,26 +185,30 @@ def search_step_function(encode, step, has_attention, alignment, source_mask):
         alignment, source_mask: `state -> [B, S]` attention and source mask.
 
     Returns:
-        `fn(source_ids, uniforms, method, max_length, beam_size, n_best,
-        length_penalty, coverage_penalty, temperature, top_k) -> dict`, to be
-        wrapped in a `CompiledFunction` and called through `run_search`.
+        `fn(source_ids, uniforms, method, max_length, beam_size, n_best, **options)
+        -> dict` (options: `SEARCH_OPTIONS`, all of them given), to be wrapped in a
+        `CompiledFunction`.
     """
 
-    def search(source_ids, uniforms, method, max_length, beam_size, n_best,
-               length_penalty, coverage_penalty, temperature, top_k):
+    def search(source_ids, uniforms, method, max_length, beam_size, n_best, **options):
         state = encode(source_ids)
         start = ops.full((ops.shape(source_ids)[0],), BOS_ID, "int32")
+        constraints = {"min_length": options["min_length"],
+                       "no_repeat_ngram_size": options["no_repeat_ngram_size"]}
         if method == "beam":
             return beam_search(
                 step, start, state, beam_size=beam_size, max_length=max_length,
-                length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+                length_penalty=options["length_penalty"],
+                coverage_penalty=options["coverage_penalty"],
+                length_normalization=options["length_normalization"],
                 n_best=n_best, alignment_fn=alignment if has_attention else None,
-                source_mask=source_mask(state) if has_attention else None)
+                source_mask=source_mask(state) if has_attention else None, **constraints)
         if method == "greedy":
-            ids, scores, _ = greedy_search(step, start, state, max_length)
+            ids, scores, _ = greedy_search(step, start, state, max_length, **constraints)
         else:
             ids, scores, _ = sample(step, start, state, max_length, uniforms,
-                                    temperature=temperature, top_k=top_k)
+                                    temperature=options["temperature"], top_k=options["top_k"],
+                                    top_p=options["top_p"], **constraints)
         return {"ids": ids[:, None], "scores": scores[:, None]}
 
     return search

@@ -1,5 +1,6 @@
 """Training helpers."""
 
+from seqzoo.training.averaging import average_checkpoints, run_checkpoints, run_model
 from seqzoo.training.finetune import (
     VocabularyChange,
     VocabularySwapReport,
@@ -17,8 +18,11 @@ __all__ = [
     "FreezeFor",
     "VocabularyChange",
     "VocabularySwapReport",
+    "average_checkpoints",
     "frozen_variables",
     "load_vocabulary_source",
+    "run_checkpoints",
+    "run_model",
     "swap_vocabulary",
     "token_mapping",
     "train_vocabulary",

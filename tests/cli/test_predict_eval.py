@@ -101,3 +101,50 @@ def test_eval_reports_exact_match_and_error_rates(model_path, tmp_path, capsys):
     assert main(["eval", "--model", str(model_path), "--source", str(source),
                  "--target", str(target)]) == 2
     assert "has 3 lines but" in capsys.readouterr().err
+
+
+def test_decoding_flags_give_what_the_python_api_gives(model_path, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(WORDS) + "\n")
+    model = seqzoo.load(model_path)
+    cases = [
+        (["--min-length", "5"], {"min_length": 5}),
+        (["--no-repeat-ngram-size", "1", "--min-length", "4"],
+         {"no_repeat_ngram_size": 1, "min_length": 4}),
+        (["--beam-size", "3", "--length-normalization", "average", "--coverage-penalty", "0.2",
+          "--length-penalty", "0.6"],
+         {"beam_size": 3, "length_normalization": "average", "coverage_penalty": 0.2,
+          "length_penalty": 0.6}),
+    ]
+    for flags, options in cases:
+        assert main(["predict", "--model", str(model_path), "--input", str(source),
+                     *flags]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        assert printed == model.translate(WORDS, **options), flags
+    # The constraints hold: at least 5 letters; no letter twice.
+    assert all(len(t) >= 5 for t in model.translate(WORDS, min_length=5))
+    unique = model.translate(WORDS, no_repeat_ngram_size=1, min_length=4)
+    assert all(len(set(t)) == len(t) >= 4 for t in unique)
+    target = tmp_path / "ref.txt"
+    target.write_text("\n".join(WORDS) + "\n")
+    assert main(["eval", "--model", str(model_path), "--source", str(source), "--target",
+                 str(target), "--min-length", "5"]) == 0
+    report = dict(line.split(": ") for line in capsys.readouterr().out.splitlines())
+    assert float(report["exact_match"]) == 0.0  # every word has fewer than 5 letters
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--length-penalty", "0.6"], "--length-penalty: beam-search options; pass --beam-size"),
+    (["--beam-size", "2", "--length-normalization", "wu"], "invalid choice: 'wu'"),
+    (["--min-length", "-1"], "--min-length: expected an integer >= 0, got '-1'"),
+    (["--beam-size", "2", "--coverage-penalty", "nan"], "expected a finite number >= 0"),
+])
+def test_bad_decoding_flags_are_one_line(model_path, tmp_path, capsys, flags, message):
+    source = tmp_path / "in.txt"
+    source.write_text("abc\n")
+    try:
+        code = main(["predict", "--model", str(model_path), "--input", str(source), *flags])
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    assert code == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""Averaging the weights of a run's last checkpoints into a new model (`seqzoo average`).
+
+The mean of the weights of the last few checkpoints of a run often decodes
+better than the last one alone (the checkpoint averaging of OpenNMT, Marian
+and fairseq). Floating-point variables are averaged; integer ones (the
+dropout seed states) are taken from the newest checkpoint.
+"""
+
+import json
+import os
+
+import numpy as np
+
+import seqzoo
+from seqzoo.errors import DataError, InputError
+from seqzoo.models import Seq2Seq
+from seqzoo.training import data as run_data
+from seqzoo.training.checkpoints import CheckpointManager, read_checkpoint
+
+
+def run_checkpoints(run_dir, last):
+    """The paths of the `last` newest checkpoints of a run folder, oldest first."""
+    directory = os.path.join(os.fspath(run_dir), "checkpoints")
+    if not os.path.isdir(directory):
+        raise InputError(f"{run_dir}: no checkpoints folder; expected a run folder of "
+                         "seqzoo train")
+    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
+        raise InputError(f"Expected a positive number of checkpoints. Received: last={last!r}")
+    manager = CheckpointManager(directory)
+    steps = manager.steps()
+    if len(steps) < last:
+        raise InputError(f"{run_dir}: {len(steps)} checkpoint(s) (steps {steps}), fewer than "
+                         f"the {last} asked; keep more with --keep-checkpoints")
+    return [manager.path(step) for step in steps[-last:]]
+
+
+def run_model(run_dir):
+    """The run's model, built from its `config.json` and tokenizers (weights: initial)."""
+    run_dir = os.fspath(run_dir)
+    path = os.path.join(run_dir, "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+        preset, overrides = config["preset"], config["model_overrides"] or {}
+        model_config = config.get("model_config")
+    except FileNotFoundError:
+        raise InputError(f"{run_dir}: no config.json; expected a run folder of seqzoo "
+                         "train") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path}: not a valid run config ({e})") from None
+    source, target = run_data.load_tokenizers(os.path.join(run_dir, "tokenizers"))
+    tokenizers = {"source_tokenizer": source, "target_tokenizer": target}
+    if model_config is not None:
+        return Seq2Seq.from_config({**model_config, **tokenizers})
+    return seqzoo.create(preset, source_vocab_size=source.vocab_size,
+                         target_vocab_size=target.vocab_size, **tokenizers, **overrides)
+
+
+def average_checkpoints(paths, model):
+    """Sets `model`'s variables to the mean of theirs in the checkpoints `paths`.
+
+    Args:
+        paths: checkpoint files of one run (`ckpt-<step>.npz`), oldest first.
+        model: a model of that run (e.g. `run_model(run_dir)`).
+
+    Returns:
+        `model`.
+
+    Raises:
+        DataError: a checkpoint is unreadable or holds other variables than
+            the model's (the message names it).
+    """
+    if not paths:
+        raise InputError("Expected at least one checkpoint to average. Received: paths=[]")
+    sums, newest = None, None
+    for path in paths:
+        meta, arrays = read_checkpoint(path)
+        weights = arrays[: meta["num_model"]]
+        # Counts and shapes, as restoring does: Keras numbers the names of the
+        # variables of later models in a process ("seed_generator_3").
+        if len(weights) != len(model.variables) or any(
+                tuple(a.shape) != tuple(v.shape) for a, v in zip(weights, model.variables)):
+            raise DataError("its model variables are not the run model's (another preset, "
+                            "other settings or another vocabulary?)", path=path)
+        newest = weights
+        if sums is None:
+            sums = [np.array(a, dtype=np.float64) if _floating(a) else None for a in weights]
+        else:
+            for total, a in zip(sums, weights):
+                if total is not None:
+                    total += a
+    for variable, total, last in zip(model.variables, sums, newest):
+        variable.assign(last if total is None else (total / len(paths)).astype(last.dtype))
+    return model
+
+
+def _floating(array):
+    return np.issubdtype(array.dtype, np.floating)
