@@ -46,9 +46,13 @@ BEAM_OPTIONS = {"length_penalty": "--length-penalty", "coverage_penalty": "--cov
                 "length_normalization": "--length-normalization"}
 
 
-def add_decoding_arguments(p):
-    """The decoding options of `seqzoo predict`, `eval` and `export`."""
+def add_decoding_arguments(p, texts=True):
+    """The decoding options of `seqzoo predict`, `eval` and (`texts=False`) `export`."""
     g = p.add_argument_group("decoding options")
+    if texts:
+        g.add_argument("--replace-unk", action="store_true",
+                       help="replace each <unk> of an output by the most attended source "
+                       "token (attention models)")
     g.add_argument("--min-length", type=non_negative_int, default=0, metavar="N",
                    help="at least N tokens before </s> (default 0)")
     g.add_argument("--no-repeat-ngram-size", type=non_negative_int, default=0, metavar="N",
@@ -74,6 +78,10 @@ def decoding_options(args, model, beam):
         raise InputError(f"{', '.join(given)}: beam-search options; pass --beam-size 2 or more")
     if args.coverage_penalty and not model.has_attention:
         raise InputError("--coverage-penalty needs an attention model; this one has none")
+    if getattr(args, "replace_unk", False):
+        if not model.has_attention:
+            raise InputError("--replace-unk needs an attention model; this one has none")
+        options["replace_unk"] = True
     return options
 
 
@@ -115,12 +123,28 @@ def check_not_empty(texts, path):
             raise InputError(f"{path}:{number}: empty line; expected text to translate")
 
 
-def translate_all(model, texts, **kwargs):
-    """`(outputs, scores)` of `model.translate` over `texts`, in batches."""
-    outputs, scores = [], []
+def translate_all(model, texts, alignments=False, **kwargs):
+    """`(outputs, scores)` of `model.translate` over `texts`, in batches; with
+    `alignments`, `(outputs, scores, alignments, lengths)`."""
+    outputs, scores, aligns, lengths = [], [], [], []
+    prefixes = kwargs.pop("prefixes", None)
     for start in range(0, len(texts), TRANSLATE_BATCH):
-        result = model.translate(texts[start:start + TRANSLATE_BATCH], return_scores=True,
-                                 **kwargs)
+        batch = slice(start, start + TRANSLATE_BATCH)
+        if prefixes is not None:
+            kwargs["prefixes"] = prefixes[batch]
+        result = model.translate(texts[batch], return_scores=True,
+                                 return_alignments=alignments, **kwargs)
         outputs += result["texts"]
         scores += [list(map(float, row)) for row in result["scores"]]
-    return outputs, scores
+        if alignments:
+            aligns += result["alignments"]
+            lengths += result["lengths"]
+    return (outputs, scores, aligns, lengths) if alignments else (outputs, scores)
+
+
+def hard_alignment(alignment, length):
+    """`"S-T ..."`: for each output token `T` (`</s>` excluded), the most attended source
+    token `S` (OpenNMT's `-report_align` pairs)."""
+    import numpy as np
+
+    return " ".join(f"{int(np.argmax(alignment[t]))}-{t}" for t in range(length))

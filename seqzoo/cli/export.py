@@ -58,5 +58,5 @@ def add_parser(commands):
     p.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH,
                    help="most output tokens, </s> included")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    add_decoding_arguments(p)
+    add_decoding_arguments(p, texts=False)
     return p

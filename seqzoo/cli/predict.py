@@ -7,6 +7,7 @@ from seqzoo.cli.common import (
     add_decoding_arguments,
     check_not_empty,
     decoding_options,
+    hard_alignment,
     load_seq2seq,
     read_texts,
     translate_all,
@@ -37,16 +38,37 @@ def run(args):
     options = decoding_options(args, model, beam=args.beam_size > 1 or args.n_best > 1)
     texts = read_texts(args.input, "input file")
     check_not_empty(texts, args.input)
+    if args.prefix:
+        prefixes = read_texts(args.prefix, "prefix file")
+        if len(prefixes) != len(texts):
+            raise InputError(f"--prefix {args.prefix} has {len(prefixes)} lines but the input "
+                             f"has {len(texts)}; expected one prefix (or an empty line) per "
+                             "input line")
+        options["prefixes"] = prefixes
     if args.output and os.path.exists(args.output) and not args.overwrite:
         raise InputError(f"{args.output} exists; pass --overwrite to replace it")
-    outputs, scores = translate_all(model, texts, beam_size=args.beam_size,
-                                    n_best=args.n_best, max_length=args.max_length, **options)
+    if args.report_align and not model.has_attention:
+        raise InputError("--report-align needs an attention model; this one has none")
+    decoded = translate_all(model, texts, alignments=args.report_align,
+                            beam_size=args.beam_size, n_best=args.n_best,
+                            max_length=args.max_length, **options)
+    outputs, scores = decoded[:2]
+    aligns = decoded[2] if args.report_align else [None] * len(texts)
+    lengths = decoded[3] if args.report_align else [None] * len(texts)
+
+    def align(index, rank):
+        if not args.report_align:
+            return ""
+        return " ||| " + hard_alignment(aligns[index][rank], lengths[index][rank])
+
     lines = []
     for index, (hyps, hyp_scores) in enumerate(zip(outputs, scores)):
         if args.n_best == 1:
-            lines.append(hyps + (f"\t{hyp_scores[0]:.4f}" if args.scores else ""))
+            lines.append(hyps + align(index, 0)
+                         + (f"\t{hyp_scores[0]:.4f}" if args.scores else ""))
         else:
-            lines += [f"{index}\t{h}\t{s:.4f}" for h, s in zip(hyps, hyp_scores)]
+            lines += [f"{index}\t{h}{align(index, rank)}\t{s:.4f}"
+                      for rank, (h, s) in enumerate(zip(hyps, hyp_scores))]
     text = "".join(line + "\n" for line in lines)
     if args.output:
         with atomic_write(args.output) as f:
@@ -70,5 +92,11 @@ def add_parser(commands):
                    help="hypotheses per input; above 1 each line is INDEX<TAB>TEXT<TAB>SCORE")
     p.add_argument("--scores", action="store_true", help="append <TAB>SCORE to each line")
     p.add_argument("--max-length", type=int, help="most output tokens")
+    p.add_argument("--prefix", metavar="FILE",
+                   help="target prefixes, one per input line (empty: none): each output "
+                   "starts with its prefix")
+    p.add_argument("--report-align", action="store_true",
+                   help="append ' ||| S-T ...' to each output: for each output token T, the "
+                   "most attended source token S (attention models)")
     add_decoding_arguments(p)
     return p

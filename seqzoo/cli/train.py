@@ -44,6 +44,8 @@ def _shortcut_values(args):
     for flag, key in (("early_stopping", "early_stopping"), ("tensorboard", "tensorboard")):
         if getattr(args, flag):
             values[key] = True
+    if args.mixed_precision:
+        values["mixed_precision"] = args.mixed_precision
     return values
 
 
@@ -224,6 +226,11 @@ def add_common_arguments(p):
     p.add_argument("--early-stopping", action="store_true",
                    help="stop when --monitor has not improved for --patience epochs")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
+    p.add_argument("--mixed-precision", nargs="?", const="auto",
+                   choices=("auto", "float16", "bfloat16"),
+                   help="compute in float16 with loss scaling on a GPU, bfloat16 elsewhere "
+                   "(auto, the default of the flag), or as named; attention and losses stay "
+                   "float32")
     v = p.add_argument_group("pre-trained embeddings (GloVe, word2vec, fastText .vec; gzip too)")
     v.add_argument("--source-embeddings", metavar="PATH",
                    help="start the source embedding from these word vectors")

@@ -137,7 +137,7 @@ def _flat_rows(index, beam_size):
 def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
                 length_penalty=0.0, coverage_penalty=0.0, n_best=1,
                 alignment_fn=None, source_mask=None, length_normalization="gnmt",
-                min_length=0, no_repeat_ngram_size=0):
+                min_length=0, no_repeat_ngram_size=0, prefix=None):
     """Keeps the `beam_size` best hypotheses of every batch item at every step.
 
     A hypothesis is finished once it emits `eos_id`. From then on its only
@@ -176,6 +176,8 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         min_length: `</s>` is banned before this many tokens.
         no_repeat_ngram_size: `n > 0` bans tokens that would repeat an n-gram
             of the hypothesis.
+        prefix: optional `[B, P]` ids every hypothesis of an item starts
+            with (right padded with `PAD_ID`).
 
     Returns:
         A dict:
@@ -203,6 +205,8 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
     batch = ops.shape(start_ids)[0]
     state = keras.tree.map_structure(lambda x: _tile(ops.convert_to_tensor(x), k), state)
     positions = ops.arange(max_length, dtype="int32")
+    if prefix is not None:
+        prefix = _tile(ops.convert_to_tensor(prefix, "int32"), k)
 
     beams = {
         "log_probs": ops.zeros((batch, k), "float32")
@@ -237,10 +241,10 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         finished = beams["finished"]
         logits, new_state = step_fn(prev, state)
         step_lp = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-        if has_constraints(min_length, no_repeat_ngram_size):
+        if has_constraints(min_length, no_repeat_ngram_size, prefix):
             history = ops.reshape(beams["ids"], (-1, max_length))
             step_lp = constrain(step_lp, t, history, min_length, no_repeat_ngram_size, eos_id,
-                                banned=_NEG_INF)
+                                banned=_NEG_INF, prefix=prefix)
         vocab = ops.shape(step_lp)[-1]
         tokens = ops.arange(vocab, dtype="int32")
         step_lp = ops.reshape(step_lp, (-1, k, vocab))

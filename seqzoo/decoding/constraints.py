@@ -5,6 +5,9 @@
 - `no_repeat_ngram_size = n`: a token that would complete an n-gram the
   hypothesis already holds is banned (fairseq's and OpenNMT's
   `no_repeat_ngram_size`; `n = 1` bans every token already generated).
+- `prefix`: `[N, P]` token ids each output must start with (right padded
+  with `PAD_ID`: a row's prefix ends at its first pad): at step `t < P` every
+  other token is banned.
 
 Banned tokens get a log-probability of `-inf` (`-1e9` for logits); the
 others keep theirs, as in fairseq and OpenNMT: the scores stay the model's.
@@ -24,12 +27,12 @@ def check_constraint_args(min_length, no_repeat_ngram_size):
             raise ValueError(f"Expected {name} to be an integer >= 0. Received: {name}={value!r}")
 
 
-def has_constraints(min_length, no_repeat_ngram_size):
-    return bool(min_length) or bool(no_repeat_ngram_size)
+def has_constraints(min_length, no_repeat_ngram_size, prefix=None):
+    return bool(min_length) or bool(no_repeat_ngram_size) or prefix is not None
 
 
 def constrain(scores, t, history, min_length=0, no_repeat_ngram_size=0, eos_id=3,
-              banned=BANNED):
+              banned=BANNED, prefix=None):
     """Sets the scores of banned next tokens to `banned`.
 
     Args:
@@ -37,7 +40,8 @@ def constrain(scores, t, history, min_length=0, no_repeat_ngram_size=0, eos_id=3
         t: the step (tokens generated so far), a scalar tensor.
         history: `[N, T]` int, the tokens generated so far at positions `< t`
             (anything after).
-        min_length, no_repeat_ngram_size: as in the module docstring (0: off).
+        min_length, no_repeat_ngram_size, prefix: as in the module docstring
+            (0 or `None`: off).
         eos_id: the end token.
         banned: the score a banned token gets.
 
@@ -53,7 +57,21 @@ def constrain(scores, t, history, min_length=0, no_repeat_ngram_size=0, eos_id=3
     if no_repeat_ngram_size:
         scores = ops.where(_repeating(history, t, int(no_repeat_ngram_size), vocab), banned,
                            scores)
+    if prefix is not None:
+        scores = _forced(scores, t, prefix, tokens, banned)
     return scores
+
+
+def _forced(scores, t, prefix, tokens, banned):
+    """Only the prefix token at steps inside a row's prefix."""
+    prefix = ops.cast(prefix, "int32")
+    width = prefix.shape[1]
+    position = ops.reshape(ops.clip(t, 0, width - 1), (1,))
+    forced = ops.take(prefix, position, axis=1)  # [N, 1]
+    # A row's prefix ends at its first pad: later tokens of the row are not forced.
+    inside = ops.logical_and(t < width, ops.all(
+        ops.where(ops.arange(width)[None, :] <= t, prefix != 0, True), axis=1, keepdims=True))
+    return ops.where(ops.logical_and(inside, tokens[None, :] != forced), banned, scores)
 
 
 def _repeating(history, t, n, vocab):

@@ -29,7 +29,7 @@ def _check_decode_args(max_length, temperature=1.0, top_k=None, top_p=None, min_
 
 
 def decode_loop(step_fn, start_ids, state, max_length, choose, eos_id=EOS_ID, min_length=0,
-                no_repeat_ngram_size=0):
+                no_repeat_ngram_size=0, prefix=None):
     """Runs `step_fn` until every sequence has emitted `eos_id` or `max_length` steps.
 
     Args:
@@ -39,9 +39,10 @@ def decode_loop(step_fn, start_ids, state, max_length, choose, eos_id=EOS_ID, mi
         max_length: the most tokens generated per sequence (EOS included).
         choose: `(step, logits [B, V]) -> next_ids [B]`.
         eos_id: the id that ends a sequence.
-        min_length, no_repeat_ngram_size: constraints on the next token
-            (`seqzoo.decoding.constraints`), applied to the logits `choose`
-            sees; the scores stay the model's log-probabilities.
+        min_length, no_repeat_ngram_size, prefix: constraints on the next
+            token (`seqzoo.decoding.constraints`; `prefix`: `[B, P]` ids each
+            output starts with), applied to the logits `choose` sees; the
+            scores stay the model's log-probabilities.
 
     Returns:
         `(ids, scores, state)`: `ids` is `[B, max_length]` int32 holding the
@@ -60,8 +61,9 @@ def decode_loop(step_fn, start_ids, state, max_length, choose, eos_id=EOS_ID, mi
         logits, new_state = step_fn(prev, state)
         logits = ops.cast(logits, "float32")
         allowed = logits
-        if has_constraints(min_length, no_repeat_ngram_size):
-            allowed = constrain(logits, t, ids, min_length, no_repeat_ngram_size, eos_id)
+        if has_constraints(min_length, no_repeat_ngram_size, prefix):
+            allowed = constrain(logits, t, ids, min_length, no_repeat_ngram_size, eos_id,
+                                prefix=prefix)
         chosen = ops.cast(choose(t, allowed), "int32")
         chosen = ops.where(finished, PAD_ID, chosen)
         log_probs = ops.log_softmax(logits, axis=-1)
@@ -95,7 +97,7 @@ def _keep_where(finished, old, new):
 
 
 def greedy_search(step_fn, start_ids, state, max_length, eos_id=EOS_ID, min_length=0,
-                  no_repeat_ngram_size=0):
+                  no_repeat_ngram_size=0, prefix=None):
     """Picks the most likely allowed token at every step.
 
     Args and returns as `decode_loop`.
@@ -104,7 +106,7 @@ def greedy_search(step_fn, start_ids, state, max_length, eos_id=EOS_ID, min_leng
                        no_repeat_ngram_size=no_repeat_ngram_size)
     return decode_loop(
         step_fn, start_ids, state, max_length, lambda t, logits: ops.argmax(logits, -1), eos_id,
-        min_length, no_repeat_ngram_size)
+        min_length, no_repeat_ngram_size, prefix)
 
 
 def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
@@ -130,7 +132,7 @@ def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
 
 
 def sample(step_fn, start_ids, state, max_length, uniforms, temperature=1.0, top_k=None,
-           eos_id=EOS_ID, top_p=None, min_length=0, no_repeat_ngram_size=0):
+           eos_id=EOS_ID, top_p=None, min_length=0, no_repeat_ngram_size=0, prefix=None):
     """Draws each token from the softmax of the step's logits.
 
     The randomness comes in as `uniforms` `[max_length, B]` (draw them with
@@ -146,7 +148,7 @@ def sample(step_fn, start_ids, state, max_length, uniforms, temperature=1.0, top
         top_k: sample among the `top_k` most likely tokens only.
         top_p: nucleus sampling: among the most likely tokens whose
             probabilities sum to `top_p` (see `filter_logits`).
-        min_length, no_repeat_ngram_size: as in `decode_loop`.
+        min_length, no_repeat_ngram_size, prefix: as in `decode_loop`.
 
     Returns:
         As `decode_loop`.
@@ -161,4 +163,4 @@ def sample(step_fn, start_ids, state, max_length, uniforms, temperature=1.0, top
         return ops.minimum(index, logits.shape[-1] - 1)
 
     return decode_loop(step_fn, start_ids, state, max_length, choose, eos_id, min_length,
-                       no_repeat_ngram_size)
+                       no_repeat_ngram_size, prefix)

@@ -13,7 +13,7 @@ from seqzoo.checks import check_positive_int
 from seqzoo.data.padding import pad_sequences
 from seqzoo.decoding import CompiledFunction, beam_search, greedy_search, sample
 from seqzoo.errors import InputError
-from seqzoo.text.specials import BOS_ID
+from seqzoo.text.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 SOURCE_LENGTH_MULTIPLE = 8
 
@@ -55,7 +55,7 @@ class SearchMixin:
     def search(self, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
                length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,
                seed=None, top_p=None, min_length=0, no_repeat_ngram_size=0,
-               length_normalization="gnmt"):
+               length_normalization="gnmt", prefix_ids=None):
         """Decodes `[B, S]` source ids (compiled), returning numpy arrays.
 
         Args:
@@ -72,6 +72,9 @@ class SearchMixin:
                 method).
             no_repeat_ngram_size: `n > 0` bans tokens that would repeat an
                 n-gram of the output (every method).
+            prefix_ids: optional `[B, P]` target ids each output must start
+                with, right padded with 0 (every method); the outputs and
+                their scores include the prefix.
 
         Returns:
             A dict with `"ids"` `[B, n, T]` (`n = n_best` for beam search, else
@@ -106,8 +109,18 @@ class SearchMixin:
             () if method == "sample" else _SAMPLE_ONLY)
         for name in unused:  # at their defaults: one compiled function, not one per value
             options[name] = SEARCH_OPTIONS[name]
+        tensors = [source_ids, uniforms]
+        if prefix_ids is not None:
+            prefix_ids = np.asarray(prefix_ids, dtype="int32")
+            if prefix_ids.ndim != 2 or prefix_ids.shape[0] != source_ids.shape[0]:
+                raise ValueError(f"Expected prefix ids of shape [B={source_ids.shape[0]}, P]. "
+                                 f"Received: shape={prefix_ids.shape}")
+            if prefix_ids.shape[1] >= max_length:
+                raise ValueError(f"Expected prefixes shorter than max_length={max_length}. "
+                                 f"Received: {prefix_ids.shape[1]} tokens")
+            tensors.append(prefix_ids)
         result = self._search_fn(
-            source_ids, uniforms, method=method, max_length=int(max_length),
+            *tensors, method=method, max_length=int(max_length),
             beam_size=int(beam_size), n_best=int(n_best), **options)
         result = {k: ops.convert_to_numpy(v) for k, v in result.items()}
         if "alignments" in result:
@@ -116,7 +129,7 @@ class SearchMixin:
 
     def translate(self, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
                   coverage_penalty=0.0, return_scores=False, return_alignments=False,
-                  **options):
+                  replace_unk=False, prefixes=None, **options):
         """Translates raw texts with the model's tokenizers.
 
         Args:
@@ -129,7 +142,14 @@ class SearchMixin:
                 `length_normalization` (see `search`).
             return_scores: also return the scores.
             return_alignments: also return attention alignments
-                `[n_best, T, S]` per text (attention models, beam search).
+                `[n_best, T, S]` per text (attention models, beam search),
+                and `"lengths"`: the tokens of each output, `</s>` excluded.
+            prefixes: optional target texts, one per text (`""` for none),
+                that the outputs must start with (the outputs include them).
+            replace_unk: replace each `<unk>` of an output by the source
+                token with the highest attention weight at that step
+                (attention models; decodes with beam search, width 1 being
+                greedy).
 
         Returns:
             A list with one string per text (`n_best == 1`) or one list of
@@ -153,26 +173,70 @@ class SearchMixin:
             encoded.append(ids)
         if not encoded:
             return []
-        method = "beam" if beam_size > 1 or n_best > 1 or return_alignments else "greedy"
+        aligned = return_alignments or replace_unk
+        if aligned and not self.has_attention:
+            raise InputError("This model has no attention: there are no alignments "
+                             f"({'replace_unk' if replace_unk else 'return_alignments'}).")
+        method = "beam" if beam_size > 1 or n_best > 1 or aligned else "greedy"
         unknown = sorted(set(options) - {"min_length", "no_repeat_ngram_size",
                                          "length_normalization"})
         if unknown:
             raise TypeError(f"translate() got unexpected keyword arguments {unknown}")
+        prefix_ids = self._encode_prefixes(prefixes, len(encoded))
+        if prefix_ids is not None and max_length is None:
+            max_length = 2 * max(map(len, encoded)) + 10 + prefix_ids.shape[1]
         result = self.search(pad_sequences(encoded), method=method, beam_size=beam_size,
                              max_length=max_length, n_best=n_best,
                              length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-                             **options)
-        decoded = [[self.target_tokenizer.decode(h) for h in row] for row in result["ids"]]
+                             prefix_ids=prefix_ids, **options)
+        contents = [[_content(h) for h in row] for row in result["ids"]]
+        if replace_unk:
+            decoded = [[self._with_unk_replaced(h, a, src) for h, a in zip(row, aligns)]
+                       for row, aligns, src in zip(contents, result["alignments"], encoded)]
+        else:
+            decoded = [[self.target_tokenizer.decode(h) for h in row] for row in contents]
         outputs = [row[0] for row in decoded] if n_best == 1 else decoded
         if not (return_scores or return_alignments):
             return outputs
         extra = {"texts": outputs, "scores": result["scores"]}
         if return_alignments:
-            if "alignments" not in result:
-                raise ValueError("This model has no attention: there are no alignments.")
             extra["alignments"] = [
                 row[:, :, : len(src)] for row, src in zip(result["alignments"], encoded)]
+            extra["lengths"] = [[len(h) for h in row] for row in contents]
         return extra
+
+    def _encode_prefixes(self, prefixes, count):
+        """`[B, P]` ids of the target prefixes, or `None` when there are none."""
+        if prefixes is None:
+            return None
+        if isinstance(prefixes, str) or len(prefixes) != count:
+            raise InputError(f"Expected one prefix per text ({count}). Received: "
+                             f"prefixes={prefixes!r:.100}")
+        encoded = []
+        for index, prefix in enumerate(prefixes):
+            unknown = self.target_tokenizer.unknown_tokens(prefix) if prefix else []
+            if unknown:
+                raise InputError(f"prefixes[{index}]={prefix!r} has tokens outside the target "
+                                 f"vocabulary: {unknown}")
+            encoded.append(self.target_tokenizer.encode(prefix) if prefix else [])
+        if not any(encoded):
+            return None
+        return pad_sequences(encoded)
+
+    def _with_unk_replaced(self, ids, alignment, source_ids):
+        """The text of `ids` with each `<unk>` replaced by the most attended source token."""
+        tokens = [self.source_tokenizer.id_to_token(
+                      source_ids[int(np.argmax(alignment[t, :len(source_ids)]))])
+                  if token == UNK_ID else self.target_tokenizer.id_to_token(token)
+                  for t, token in enumerate(ids)]
+        return self.target_tokenizer.detokenize(tokens)
+
+
+def _content(ids):
+    """The generated tokens of a hypothesis: up to `</s>`, without padding."""
+    ids = [int(i) for i in ids]
+    ids = ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids
+    return [i for i in ids if i not in (PAD_ID, BOS_ID)]
 
 
 def search_step_function(encode, step, has_attention, alignment, source_mask):
@@ -185,16 +249,18 @@ def search_step_function(encode, step, has_attention, alignment, source_mask):
         alignment, source_mask: `state -> [B, S]` attention and source mask.
 
     Returns:
-        `fn(source_ids, uniforms, method, max_length, beam_size, n_best, **options)
-        -> dict` (options: `SEARCH_OPTIONS`, all of them given), to be wrapped in a
-        `CompiledFunction`.
+        `fn(source_ids, uniforms, prefix_ids=None, *, method, max_length, beam_size,
+        n_best, **options) -> dict` (options: `SEARCH_OPTIONS`, all of them given),
+        to be wrapped in a `CompiledFunction`.
     """
 
-    def search(source_ids, uniforms, method, max_length, beam_size, n_best, **options):
+    def search(source_ids, uniforms, prefix_ids=None, *, method, max_length, beam_size, n_best,
+               **options):
         state = encode(source_ids)
         start = ops.full((ops.shape(source_ids)[0],), BOS_ID, "int32")
         constraints = {"min_length": options["min_length"],
-                       "no_repeat_ngram_size": options["no_repeat_ngram_size"]}
+                       "no_repeat_ngram_size": options["no_repeat_ngram_size"],
+                       "prefix": prefix_ids}
         if method == "beam":
             return beam_search(
                 step, start, state, beam_size=beam_size, max_length=max_length,

@@ -265,6 +265,9 @@ class SentencePieceTokenizer(Tokenizer):
         model_ids = ids if self._identity else self._to_model[ids].tolist()
         return self._processor.decode(model_ids)
 
+    def _detokenize(self, tokens):
+        return self._processor.decode_pieces(tokens)
+
     def get_config(self):
         """Returns `{"model_proto": <base64 of the model>}`: the model travels in the config."""
         return {"model_proto": base64.b64encode(self._proto).decode("ascii")}

@@ -145,6 +145,15 @@ class Tokenizer(abc.ABC):
         """
         return self._decode_ids(self._content_ids(ids))
 
+    def detokenize(self, tokens):
+        """The text of a list of token strings (e.g. `id_to_token` of each id, some of them
+        replaced): what `decode` gives for the tokens' ids."""
+        return self._detokenize(list(tokens))
+
+    @abc.abstractmethod
+    def _detokenize(self, tokens):
+        """Returns the text of a list of token strings."""
+
     def decode_batch(self, batch):
         """Decodes a batch: a list of id sequences or a 2-D integer array `[B, T]`.
 
@@ -218,6 +227,9 @@ class _VocabularyTokenizer(Tokenizer):
     @abc.abstractmethod
     def _join(self, tokens):
         """Returns the text of a list of token strings."""
+
+    def _detokenize(self, tokens):
+        return self._join(tokens)
 
     @classmethod
     def build(cls, texts, min_freq=1, max_size=None, **options):

@@ -41,6 +41,8 @@ DEFAULTS = {
     "clipvalue": None,
     # average the gradients of this many batches before each update (1: none)
     "accumulate": 1,
+    # null (float32), "auto", "float16" or "bfloat16": seqzoo.training.precision
+    "mixed_precision": None,
     # cosine: decay to final_lr_ratio of the rate over the steps, or over the budget
     "final_lr_ratio": 0.02,
     # a wall-clock budget for training, dev evaluations included (minutes)
@@ -72,6 +74,7 @@ _TYPES = {
     "plateau_factor": ("float",), "plateau_patience": ("int", 0),
     "min_learning_rate": ("float",), "clipnorm": ("opt-float",), "clipvalue": ("opt-float",),
     "accumulate": ("int", 1),
+    "mixed_precision": ("opt-choice", ("auto", "float16", "bfloat16")),
     "final_lr_ratio": ("fraction",), "budget_minutes": ("opt-float",),
     "average_from": ("opt-fraction",), "average_every": ("int", 1),
     "monitor": ("str",), "early_stopping": ("bool",), "patience": ("int", 0),

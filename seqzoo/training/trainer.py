@@ -45,7 +45,7 @@ from seqzoo.models import Seq2Seq
 from seqzoo.models.base import save_model
 from seqzoo.models.registry import PRESETS
 from seqzoo.training import data as run_data
-from seqzoo.training import pretrained
+from seqzoo.training import precision, pretrained
 from seqzoo.training.callbacks import (
     CosineSchedule,
     WallClockBudget,
@@ -222,7 +222,10 @@ class Trainer:
                                           "skipped": run_data.describe_skipped(d_skipped)}
         self.total_steps = s["epochs"] * len(self.batches)
         keras.utils.set_random_seed(s["seed"])
-        self.model = self._build_model()
+        policy = precision.policy_name(s["mixed_precision"])
+        with precision.dtype_policy(policy):
+            self.model = self._build_model()
+        self.record["mixed_precision"] = policy
         self.train_ids = (src, tgt)
         if self.embeddings and not resume:
             self.load_pretrained()

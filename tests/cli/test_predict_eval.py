@@ -1,12 +1,15 @@
 """`seqzoo predict` and `seqzoo eval` on a small saved copy model."""
 
 import keras
+import numpy as np
 import pytest
 
 import seqzoo
 from seqzoo.cli import main
+from seqzoo.errors import InputError
 from seqzoo.models import Seq2Seq, Seq2SeqEnsemble
 from seqzoo.text import CharTokenizer
+from seqzoo.text.specials import EOS_ID, UNK_ID
 from tests.models.test_seq2seq import _batch, _model, _words
 
 WORDS = ["abc", "hgfe", "bad"]
@@ -148,3 +151,65 @@ def test_bad_decoding_flags_are_one_line(model_path, tmp_path, capsys, flags, me
         code = exit_.code
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_report_align_appends_the_most_attended_source_token_of_each_output_token(
+        model_path, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(WORDS) + "\n")
+    assert main(["predict", "--model", str(model_path), "--input", str(source),
+                 "--report-align", "--scores"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    model = seqzoo.load(model_path)
+    expected = model.translate(WORDS, return_alignments=True)
+    for line, word, text, alignment, length in zip(lines, WORDS, expected["texts"],
+                                                   expected["alignments"], expected["lengths"]):
+        output, rest = line.split(" ||| ")
+        pairs, score = rest.split("\t")
+        assert output == text and length == len(text)
+        pairs = [tuple(map(int, p.split("-"))) for p in pairs.split()]
+        assert [t for _, t in pairs] == list(range(length))
+        assert [s for s, _ in pairs] == [int(np.argmax(alignment[0][t])) for t in range(length)]
+        assert all(0 <= s < len(word) for s, _ in pairs)
+        float(score)
+
+
+def test_replace_unk_puts_the_most_attended_source_token_in_place_of_unk(model_path,
+                                                                         monkeypatch):
+    model = seqzoo.load(model_path)
+    tok = model.target_tokenizer
+    a, b = tok.token_to_id("a"), tok.token_to_id("b")
+    source = "cab"  # the source tokens c, a, b at positions 0, 1, 2
+    alignments = np.zeros((1, 1, 6, 8), "float32")
+    for step, position in enumerate([2, 0, 1, 1]):
+        alignments[0, 0, step, position] = 1.0
+    ids = np.array([[[a, UNK_ID, UNK_ID, b, EOS_ID, 0]]])
+
+    def search(source_ids, **kwargs):
+        assert kwargs["method"] == "beam"
+        return {"ids": ids, "scores": np.zeros((1, 1)), "alignments": alignments}
+
+    monkeypatch.setattr(model, "search", search)
+    assert model.translate([source], replace_unk=True) == ["acab"]  # <unk>s: c, then a
+    assert model.translate([source]) == ["a" + tok.decode([UNK_ID]) * 2 + "b"]
+    assert model.translate([source], replace_unk=True, return_alignments=True)["lengths"] == [
+        [4]]
+
+
+def test_prefixes_start_the_outputs(model_path, tmp_path, capsys):
+    model = seqzoo.load(model_path)
+    outputs = model.translate(WORDS, prefixes=["h", "", "ba"])
+    assert outputs[0].startswith("h") and outputs[2].startswith("ba")
+    assert outputs[1] == model.translate([WORDS[1]])[0]
+    source, prefixes = tmp_path / "in.txt", tmp_path / "prefix.txt"
+    source.write_text("\n".join(WORDS) + "\n")
+    prefixes.write_text("h\n\nba\n")
+    assert main(["predict", "--model", str(model_path), "--input", str(source), "--prefix",
+                 str(prefixes)]) == 0
+    assert capsys.readouterr().out.splitlines() == outputs
+    prefixes.write_text("h\n")
+    assert main(["predict", "--model", str(model_path), "--input", str(source), "--prefix",
+                 str(prefixes)]) == 2
+    assert "has 1 lines but the input has 3" in capsys.readouterr().err
+    with pytest.raises(InputError, match=r"prefixes\[0\]='z!'"):
+        model.translate(["abc"], prefixes=["z!"])

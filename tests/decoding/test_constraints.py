@@ -168,3 +168,18 @@ def test_bad_arguments_are_named():
         sample(_fixed(PREFERS_EOS), _start(), {}, 4, ops.zeros((4, 1)), top_p=0)
     with pytest.raises(ValueError, match="length_normalization='wu'"):
         beam_search(_fixed(PREFERS_EOS), _start(), {}, 2, 4, length_normalization="wu")
+
+
+def test_a_forced_prefix_starts_every_output_then_the_search_goes_on():
+    prefix = ops.convert_to_tensor(np.array([[5, 6, 0], [7, 0, 0]], "int32"))
+    ids, _, _ = greedy_search(_fixed(PREFERS_FOUR), _start(2), {}, 5, prefix=prefix)
+    assert _ids(ids) == [[5, 6, 4, 4, 4], [7, 4, 4, 4, 4]]
+    result = beam_search(_fixed(PREFERS_FOUR), _start(2), {}, beam_size=3, max_length=5,
+                         n_best=3, prefix=prefix)
+    hyps = ops.convert_to_numpy(result["ids"])
+    assert (hyps[0, :, :2] == [5, 6]).all() and (hyps[1, :, 0] == 7).all()
+    assert hyps[0, 0].tolist() == [5, 6, 4, 4, 4]
+    uniforms = ops.convert_to_tensor(np.full((5, 2), 0.5, "float32"))
+    ids, _, _ = sample(_fixed(PREFERS_FOUR), _start(2), {}, 5, uniforms, prefix=prefix)
+    drawn = ops.convert_to_numpy(ids)
+    assert drawn[0, :2].tolist() == [5, 6] and drawn[1, 0] == 7

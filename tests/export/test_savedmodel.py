@@ -103,8 +103,10 @@ def test_savedmodel_decodes_like_the_keras_model_in_a_fresh_process(saved, capsy
     assert main(["export", "--model", str(folder / "words.keras"),
                  "--out", str(folder / "sm_words"),
                  "--beam-size", "1", "--max-length", str(MAX_LENGTH)]) == 0
+    # Decoding options are built into the signatures.
     assert main(["export", "--model", str(folder / "bare.keras"), "--out", str(folder / "sm_bare"),
-                 "--beam-size", "2", "--max-length", str(MAX_LENGTH)]) == 0
+                 "--beam-size", "2", "--max-length", str(MAX_LENGTH), "--min-length", "3",
+                 "--no-repeat-ngram-size", "2", "--length-normalization", "average"]) == 0
     assert "no 'translate'" in capsys.readouterr().err
     # Exported atomically: no temporary folders are left beside the outputs.
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
@@ -157,9 +159,14 @@ def test_savedmodel_decodes_like_the_keras_model_in_a_fresh_process(saved, capsy
 
     bare = seqzoo.load(folder / "bare.keras")
     assert out["bare"]["signatures"] == ["beam", "greedy", "serving_default"]
+    options = {"min_length": 3, "no_repeat_ngram_size": 2, "length_normalization": "average"}
     np.testing.assert_array_equal(
         out["bare"]["beam"]["ids"],
-        bare.search(np.array(word_ids), method="beam", beam_size=2, max_length=MAX_LENGTH)["ids"])
+        bare.search(np.array(word_ids), method="beam", beam_size=2, max_length=MAX_LENGTH,
+                    **options)["ids"])
+    assert (np.asarray(out["bare"]["beam"]["ids"])[:, 0, :3] != 3).all()  # no </s> before 3
+    info = json.loads((folder / "sm_bare" / "assets" / "seqzoo_export.json").read_text())
+    assert info["options"] == {"length_penalty": 0.0, "coverage_penalty": 0.0, **options}
 
 
 @needs_tensorflow
