@@ -166,6 +166,7 @@ def test_report_align_appends_the_most_attended_source_token_of_each_output_toke
                                                    expected["alignments"], expected["lengths"]):
         output, rest = line.split(" ||| ")
         pairs, score = rest.split("\t")
+        (length,) = length  # one per hypothesis
         assert output == text and length == len(text)
         pairs = [tuple(map(int, p.split("-"))) for p in pairs.split()]
         assert [t for _, t in pairs] == list(range(length))
@@ -185,8 +186,10 @@ def test_replace_unk_puts_the_most_attended_source_token_in_place_of_unk(model_p
         alignments[0, 0, step, position] = 1.0
     ids = np.array([[[a, UNK_ID, UNK_ID, b, EOS_ID, 0]]])
 
+    methods = []
+
     def search(source_ids, **kwargs):
-        assert kwargs["method"] == "beam"
+        methods.append(kwargs["method"])
         return {"ids": ids, "scores": np.zeros((1, 1)), "alignments": alignments}
 
     monkeypatch.setattr(model, "search", search)
@@ -194,6 +197,7 @@ def test_replace_unk_puts_the_most_attended_source_token_in_place_of_unk(model_p
     assert model.translate([source]) == ["a" + tok.decode([UNK_ID]) * 2 + "b"]
     assert model.translate([source], replace_unk=True, return_alignments=True)["lengths"] == [
         [4]]
+    assert methods == ["beam", "greedy", "beam"]  # the alignments come from beam search
 
 
 def test_prefixes_start_the_outputs(model_path, tmp_path, capsys):
