@@ -48,8 +48,9 @@ class SearchMixin:
 
     @property
     def search_function(self):
-        """The uncompiled search: `fn(source_ids, uniforms, method, max_length, beam_size,
-        n_best, **options) -> dict` of tensors, with every option of `SEARCH_OPTIONS`."""
+        """The uncompiled search: `fn(source_ids, uniforms, prefix_ids=None, *, method,
+        max_length, beam_size, n_best, **options) -> dict` of tensors, with every option
+        of `SEARCH_OPTIONS`."""
         return self._search
 
     def search(self, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
