@@ -254,9 +254,14 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         cand_len = ops.where(finished, beams["lengths"], t + 1)
         cand_scores = penalised(cand_lp, cand_len[..., None])
 
+        # Leaves the step passes through unchanged (the encoder memory, its keys and
+        # mask) are the same in every beam of an item: they need no keeping and no
+        # reordering, which would copy them at every step.
+        constant = keras.tree.map_structure(lambda new, old: new is old, new_state, state)
         new_state = keras.tree.map_structure(
-            lambda new, old: _keep_finished(ops.reshape(finished, (-1,)), old, new),
-            new_state, state,
+            lambda new, old, same: new if same
+            else _keep_finished(ops.reshape(finished, (-1,)), old, new),
+            new_state, state, constant,
         )
         if alignment_fn is not None:
             align = ops.cast(alignment_fn(new_state), "float32")
@@ -290,7 +295,8 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             )
         if beta > 0:
             new["coverage"] = _gather_beams(coverage, rows, k)
-        new_state = keras.tree.map_structure(lambda x: _take_rows(x, rows), new_state)
+        new_state = keras.tree.map_structure(
+            lambda x, same: x if same else _take_rows(x, rows), new_state, constant)
         return t + 1, ops.reshape(token, (-1,)), new_state, new
 
     loop_vars = (ops.convert_to_tensor(0, "int32"), _tile(start_ids, k), state, beams)
