@@ -6,6 +6,7 @@ from seqzoo.cli.common import (
     check_not_empty,
     decoding_options,
     load_seq2seq,
+    positive_int,
     read_texts,
     translate_all,
 )
@@ -58,7 +59,7 @@ def add_parser(commands):
     e.add_argument("--model", required=True, help="a .keras file or a folder with model.keras")
     e.add_argument("--source", required=True, help="source texts, one per line")
     e.add_argument("--target", required=True, help="reference texts, aligned with --source")
-    e.add_argument("--beam-size", type=int, default=1)
-    e.add_argument("--max-length", type=int)
+    e.add_argument("--beam-size", type=positive_int, default=1)
+    e.add_argument("--max-length", type=positive_int)
     add_decoding_arguments(e)
     return e

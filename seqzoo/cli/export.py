@@ -3,7 +3,7 @@
 import os
 import sys
 
-from seqzoo.cli.common import add_decoding_arguments, decoding_options
+from seqzoo.cli.common import add_decoding_arguments, decoding_options, positive_int
 from seqzoo.errors import InputError
 from seqzoo.export.savedmodel import (
     DEFAULT_MAX_LENGTH,
@@ -53,9 +53,10 @@ def add_parser(commands):
     p.add_argument("--model", required=True, help="a .keras file or a folder with model.keras")
     p.add_argument("--out", required=True, help="the SavedModel folder to write")
     p.add_argument("--format", default="savedmodel", choices=["savedmodel"])
-    p.add_argument("--beam-size", type=int, default=4, help="1 = greedy search only")
-    p.add_argument("--n-best", type=int, default=1, help="hypotheses of the 'beam' signature")
-    p.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH,
+    p.add_argument("--beam-size", type=positive_int, default=4, help="1 = greedy search only")
+    p.add_argument("--n-best", type=positive_int, default=1,
+                   help="hypotheses of the 'beam' signature")
+    p.add_argument("--max-length", type=positive_int, default=DEFAULT_MAX_LENGTH,
                    help="most output tokens, </s> included")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     add_decoding_arguments(p, texts=False)

@@ -9,6 +9,7 @@ from seqzoo.cli.common import (
     decoding_options,
     hard_alignment,
     load_seq2seq,
+    positive_int,
     read_texts,
     translate_all,
 )
@@ -87,11 +88,11 @@ def add_parser(commands):
     p.add_argument("--input", default="-", help="one text per line (default: stdin)")
     p.add_argument("--output", help="write here instead of stdout (atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    p.add_argument("--beam-size", type=int, default=1, help="1 = greedy search")
-    p.add_argument("--n-best", type=int, default=1,
+    p.add_argument("--beam-size", type=positive_int, default=1, help="1 = greedy search")
+    p.add_argument("--n-best", type=positive_int, default=1,
                    help="hypotheses per input; above 1 each line is INDEX<TAB>TEXT<TAB>SCORE")
     p.add_argument("--scores", action="store_true", help="append <TAB>SCORE to each line")
-    p.add_argument("--max-length", type=int, help="most output tokens")
+    p.add_argument("--max-length", type=positive_int, help="most output tokens")
     p.add_argument("--prefix", metavar="FILE",
                    help="target prefixes, one per input line (empty: none): each output "
                    "starts with its prefix")

@@ -280,7 +280,6 @@ class _TextReader:
         self.count = 0
 
     def __iter__(self):
-        number = 1
         if self.first_line is not None:
             yield from self._entry(self.first_line, 1)
         for number, raw in enumerate(self.f, start=2):

@@ -217,3 +217,18 @@ def test_prefixes_start_the_outputs(model_path, tmp_path, capsys):
     assert "has 1 lines but the input has 3" in capsys.readouterr().err
     with pytest.raises(InputError, match=r"prefixes\[0\]='z!'"):
         model.translate(["abc"], prefixes=["z!"])
+
+
+@pytest.mark.parametrize("command, flag, value", [
+    ("predict", "--max-length", "0"), ("predict", "--beam-size", "-5"),
+    ("eval", "--beam-size", "0"), ("eval", "--max-length", "0"), ("predict", "--n-best", "x")])
+def test_sizes_are_checked_where_they_are_parsed(model_path, tmp_path, capsys, command, flag,
+                                                 value):
+    files = (["--input", str(tmp_path / "in.txt")] if command == "predict"
+             else ["--source", str(tmp_path / "s"), "--target", str(tmp_path / "t")])
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--model", str(model_path), *files, flag, value])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{flag}: expected a positive integer, got '{value}'" in err
+    assert "Traceback" not in err
