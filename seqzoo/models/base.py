@@ -233,6 +233,19 @@ class ZooModel(keras.Model):
         return cls(**config)
 
 
+# Temporary archives of `save_model`: a kill during a save can leave one behind.
+TMP_PREFIX = ".tmp-"
+
+
+def remove_partial_saves(directory):
+    """Removes the temporary archives an interrupted `save_model` left in `directory`."""
+    import os
+
+    for name in os.listdir(directory):
+        if name.startswith(TMP_PREFIX) and name.endswith(".keras"):
+            os.remove(os.path.join(directory, name))
+
+
 def save_model(model, path):
     """Saves a model to a `.keras` file atomically.
 
@@ -246,10 +259,14 @@ def save_model(model, path):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".keras", dir=directory)
     os.close(fd)
     try:
         model.save(tmp)
+        # mkstemp creates the file 0600; give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -7,6 +7,7 @@ constructor arguments), never a subclass.
 
 import inspect
 import os
+import zipfile
 
 import keras
 
@@ -248,6 +249,13 @@ def load(path, compile=True):
         raise FileNotFoundError(f"model file not found: {path}")
     if not path.endswith(".keras"):
         raise DataError("expected a .keras model archive", path=path)
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            zip_start = f.read(4) == b"PK\x03\x04"
+        raise DataError("truncated Keras archive: the zip file has no end (an interrupted "
+                        "copy or save?)" if zip_start else
+                        "not a Keras archive: a .keras model is a zip file, this file is not",
+                        path=path)
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except (OSError, ValueError, KeyError, TypeError, SeqzooError) as e:

@@ -173,7 +173,10 @@ class SearchMixin:
                 raise InputError(f"Expected non-empty texts. Received: texts[{index}]={text!r}")
             encoded.append(ids)
         if not encoded:
-            return []
+            if not (return_scores or return_alignments):
+                return []
+            empty = {"texts": [], "scores": np.zeros((0, n_best), "float32")}
+            return {**empty, "alignments": [], "lengths": []} if return_alignments else empty
         aligned = return_alignments or replace_unk
         if aligned and not self.has_attention:
             raise InputError("This model has no attention: there are no alignments "

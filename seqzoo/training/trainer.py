@@ -42,7 +42,7 @@ from seqzoo.data import pad_sequences
 from seqzoo.errors import InputError, SeqzooError
 from seqzoo.io import atomic_write
 from seqzoo.models import Seq2Seq
-from seqzoo.models.base import save_model
+from seqzoo.models.base import remove_partial_saves, save_model
 from seqzoo.models.registry import PRESETS
 from seqzoo.training import data as run_data
 from seqzoo.training import precision, pretrained
@@ -249,6 +249,7 @@ class Trainer:
                                      "target": target_tok.vocab_size}
         self.checkpoints = CheckpointManager(os.path.join(self.out, "checkpoints"),
                                              keep=s["keep_checkpoints"])
+        remove_partial_saves(self.out)
         self._open_tensorboard()
 
     def load_pretrained(self):

@@ -116,7 +116,7 @@ def test_command_compares_trains_learns_saves_draws_and_sorts(tmp_path, capsys):
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"half a file")
     assert main(["demo", "sort", "--model-path", str(corrupt), "abc"]) == 2
-    assert "corrupt.keras: cannot load the model" in capsys.readouterr().err
+    assert "corrupt.keras: not a Keras archive" in capsys.readouterr().err
     assert main(["demo", "sort", "abc"]) == 2
     assert "need --model-path" in capsys.readouterr().err
 

@@ -116,7 +116,7 @@ def test_load_errors_name_the_file(tmp_path):
         seqzoo.load(tmp_path / "nope.keras")
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a zip archive")
-    with pytest.raises(ValueError, match="bad.keras: cannot load the model"):
+    with pytest.raises(ValueError, match="bad.keras: not a Keras archive"):
         seqzoo.load(bad)
 
 
