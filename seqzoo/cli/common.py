@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from seqzoo.errors import InputError
+from seqzoo.errors import DataError, InputError
 from seqzoo.io import read_lines
 
 TRANSLATE_BATCH = 64
@@ -108,19 +108,42 @@ def load_seq2seq(path):
     return model
 
 
+def _where(path):
+    return "<stdin>" if path == "-" else path
+
+
 def read_texts(path, what):
-    """The lines of `path` (`-` is standard input); an empty line is an error naming it."""
-    if path == "-":
-        texts = [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
-    else:
-        texts = [text for _, text in read_lines(path, what)]
+    """The lines of `path` (`-` is standard input, named `<stdin>` in errors)."""
+    if path != "-":
+        return [text for _, text in read_lines(path, what)]
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (e.g. in tests)
+        return [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
+    texts = []
+    for number, raw in enumerate(stream, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"line is not valid UTF-8 (byte {e.start} of the line: "
+                            f"{raw[e.start:e.start + 1]!r}); expected UTF-8 text",
+                            path="<stdin>", line=number) from None
+        texts.append(text.rstrip("\n").rstrip("\r"))
     return texts
 
 
 def check_not_empty(texts, path):
     for number, text in enumerate(texts, start=1):
         if not text.strip():
-            raise InputError(f"{path}:{number}: empty line; expected text to translate")
+            raise InputError(f"{_where(path)}:{number}: empty line; expected text to translate")
+
+
+def check_known(texts, path, tokenizer):
+    """An `InputError` naming the file and line of the first text with unknown tokens."""
+    for number, text in enumerate(texts, start=1):
+        unknown = tokenizer.unknown_tokens(text)
+        if unknown:
+            raise InputError(f"{_where(path)}:{number}: {text[:80]!r} has tokens outside the "
+                             f"source vocabulary: {unknown[:10]}")
 
 
 def translate_all(model, texts, alignments=False, **kwargs):

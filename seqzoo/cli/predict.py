@@ -5,6 +5,7 @@ import sys
 
 from seqzoo.cli.common import (
     add_decoding_arguments,
+    check_known,
     check_not_empty,
     decoding_options,
     hard_alignment,
@@ -39,6 +40,7 @@ def run(args):
     options = decoding_options(args, model, beam=args.beam_size > 1 or args.n_best > 1)
     texts = read_texts(args.input, "input file")
     check_not_empty(texts, args.input)
+    check_known(texts, args.input, model.source_tokenizer)
     if args.prefix:
         prefixes = read_texts(args.prefix, "prefix file")
         if len(prefixes) != len(texts):

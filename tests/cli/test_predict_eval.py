@@ -1,11 +1,15 @@
 """`seqzoo predict` and `seqzoo eval` on a small saved copy model."""
 
+import io
+import sys
+
 import keras
 import numpy as np
 import pytest
 
 import seqzoo
 from seqzoo.cli import main
+from seqzoo.data import pad_sequences
 from seqzoo.errors import InputError
 from seqzoo.models import Seq2Seq, Seq2SeqEnsemble
 from seqzoo.text import CharTokenizer
@@ -124,16 +128,22 @@ def test_decoding_flags_give_what_the_python_api_gives(model_path, tmp_path, cap
                      *flags]) == 0
         printed = capsys.readouterr().out.splitlines()
         assert printed == model.translate(WORDS, **options), flags
-    # The constraints hold: at least 5 letters; no letter twice.
-    assert all(len(t) >= 5 for t in model.translate(WORDS, min_length=5))
-    unique = model.translate(WORDS, no_repeat_ngram_size=1, min_length=4)
-    assert all(len(set(t)) == len(t) >= 4 for t in unique)
+    # The constraints hold, on the generated ids: at least 4 tokens before </s>, none twice.
+    ids = pad_sequences(model.source_tokenizer.encode_batch(WORDS))
+    for method in ("greedy", "beam"):
+        out = model.search(ids, method=method, beam_size=3, no_repeat_ngram_size=1,
+                           min_length=4)["ids"][:, 0]
+        for row in out.tolist():
+            tokens = row[:row.index(EOS_ID)] if EOS_ID in row else row
+            assert len(tokens) >= 4 and len(set(tokens)) == len(tokens), (method, row)
     target = tmp_path / "ref.txt"
     target.write_text("\n".join(WORDS) + "\n")
     assert main(["eval", "--model", str(model_path), "--source", str(source), "--target",
                  str(target), "--min-length", "5"]) == 0
     report = dict(line.split(": ") for line in capsys.readouterr().out.splitlines())
-    assert float(report["exact_match"]) == 0.0  # every word has fewer than 5 letters
+    outputs = model.translate(WORDS, min_length=5)
+    assert float(report["exact_match"]) == pytest.approx(
+        np.mean([o == w for o, w in zip(outputs, WORDS)]))
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -232,3 +242,24 @@ def test_sizes_are_checked_where_they_are_parsed(model_path, tmp_path, capsys, c
     err = capsys.readouterr().err
     assert f"{flag}: expected a positive integer, got '{value}'" in err
     assert "Traceback" not in err
+
+
+def test_unknown_characters_and_bad_bytes_are_named_by_file_and_line(model_path, tmp_path,
+                                                                     capsys, monkeypatch):
+    source = tmp_path / "in.txt"
+    source.write_text("abc\n" * 69 + "h\u00e9llo\n", encoding="utf-8")
+    assert main(["predict", "--model", str(model_path), "--input", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert f"{source}:70: 'h\u00e9llo' has tokens outside the source vocabulary" in err
+    target = tmp_path / "t.txt"
+    target.write_text("abc\n" * 70)
+    assert main(["eval", "--model", str(model_path), "--source", str(source), "--target",
+                 str(target)]) == 2
+    assert f"{source}:70:" in capsys.readouterr().err
+    # Standard input: the same bytes, named <stdin>.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"abc\nh\xc3llo\n")))
+    assert main(["predict", "--model", str(model_path)]) == 2
+    assert "<stdin>:2: line is not valid UTF-8" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("abc\n\nbad\n".encode())))
+    assert main(["predict", "--model", str(model_path)]) == 2
+    assert "<stdin>:2: empty line" in capsys.readouterr().err
