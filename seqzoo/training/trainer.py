@@ -241,6 +241,8 @@ class Trainer:
             if reports and "embeddings" in self.record:
                 with atomic_write(reports) as f:
                     json.dump(self.record["embeddings"], f, indent=2)
+            elif reports and os.path.exists(reports):  # an earlier run's (--overwrite)
+                os.remove(reports)
         elif reports and os.path.isfile(reports):
             with open(reports, encoding="utf-8") as f:
                 self.record["embeddings"] = json.load(f)

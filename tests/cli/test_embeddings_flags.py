@@ -79,6 +79,10 @@ def test_unfrozen_after_one_epoch_they_train(tmp_path, data):
     assert config["freeze"] == {"parts": ["source_embedding"], "steps": 3}
     rows, _ = _embeddings(out, "source")
     assert max(np.abs(rows[c] - v).max() for c, v in data["vectors"].items()) > 1e-3
+    # A new run over it without vectors leaves no report of the old one's.
+    assert _train(data, out, "--overwrite", "--quiet", "--epochs", "1") == 0
+    assert not (out / "embeddings.json").exists()
+    assert "embeddings" not in json.loads((out / "config.json").read_text())
 
 
 def test_finetune_starts_the_new_vocabulary_from_vectors(tmp_path, data, capsys):
