@@ -89,6 +89,14 @@ def build_optimizer(settings, total_steps):
     return keras.optimizers.Adam(learning_rate=lr, **clip)
 
 
+def _running(sums):
+    """The epoch's token-weighted mean loss and accuracy so far, and the perplexity."""
+    running = {"loss": sums["loss"] / sums["weight"],
+               "token_accuracy": sums["token_accuracy"] / sums["weight"]}
+    running["perplexity"] = math.exp(min(running["loss"], 50.0))
+    return running
+
+
 class Trainer:
     """Trains a seq2seq preset into a run folder, or a model in memory (`for_model`).
 
@@ -419,7 +427,10 @@ class Trainer:
                                   stateful_metrics=["loss", "token_accuracy", "perplexity"])
         if st["batch"]:
             bar.update(st["batch"])
-        sums = {"loss": 0.0, "token_accuracy": 0.0, "weight": 0}
+        # The epoch's running sums live in the state, so a checkpoint in the middle
+        # of an epoch carries them and a resumed epoch reports all its batches.
+        sums = dict(st.get("epoch_sums") or {}) if st["batch"] else {}
+        sums = {"loss": 0.0, "token_accuracy": 0.0, "weight": 0, **sums}
         for index in range(st["batch"], n):
             x, y = self.batches[index]
             for callback in callbacks:
@@ -434,9 +445,8 @@ class Trainer:
             sums["weight"] += tokens
             st["step"] += 1
             st["batch"] = index + 1
-            running = {"loss": sums["loss"] / sums["weight"],
-                       "token_accuracy": sums["token_accuracy"] / sums["weight"]}
-            running["perplexity"] = math.exp(min(running["loss"], 50.0))
+            st["epoch_sums"] = dict(sums)
+            running = _running(sums)
             bar.update(index + 1, list(running.items()))
             self._summary("train", {"loss": loss}, st["step"])
             for callback in callbacks:
@@ -447,9 +457,9 @@ class Trainer:
                 self._save_checkpoint()
             if self.model.stop_training:
                 break
-        if sums["weight"] == 0:  # resumed exactly at an epoch's end
+        if sums["weight"] == 0:  # resumed at an epoch's end, from a checkpoint without sums
             return {}
-        return {f"train_{k}": round(v, 6) for k, v in running.items()}
+        return {f"train_{k}": round(v, 6) for k, v in _running(sums).items()}
 
     def _stop_on_nan(self, loss):
         st = self.state

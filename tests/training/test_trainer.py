@@ -144,6 +144,9 @@ def test_resume_after_interruption_ends_where_an_uninterrupted_run_does(full, in
         np.testing.assert_allclose(np.asarray(a.value), np.asarray(b.value), atol=1e-5)
     assert resumed.state["history"][-1]["dev_loss"] == pytest.approx(
         full.state["history"][-1]["dev_loss"], abs=1e-4)
+    # The interrupted epoch's training loss counts its batches before the resume too.
+    for resumed_epoch, full_epoch in zip(resumed.state["history"], full.state["history"]):
+        assert resumed_epoch["train_loss"] == pytest.approx(full_epoch["train_loss"], abs=1e-4)
     # The optimizer state came back too (Adam's step count).
     assert int(resumed.model.optimizer.iterations) == 18
 
