@@ -42,19 +42,36 @@ def read_lines(path, what="file"):
     """
     path = check_file(path, what)
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(
-                    f"line is not valid UTF-8 (byte {e.start} of the line: "
-                    f"{raw[e.start:e.start + 1]!r}); expected UTF-8 text",
-                    path=path,
-                    line=number,
-                ) from None
-            if number == 1 and text.startswith("\ufeff"):
-                text = text[1:]
-            yield number, text.rstrip("\n").rstrip("\r")
+        yield from read_stream_lines(f, path)
+
+
+def read_stream_lines(stream, name):
+    """`read_lines` of an open binary stream (e.g. `sys.stdin.buffer`), named `name`."""
+    for number, raw in enumerate(stream, start=1):
+        text = decode_line(raw, name, number)
+        if number == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        yield number, text.rstrip("\n").rstrip("\r")
+
+
+def decode_line(raw, name, number):
+    """`raw` bytes as UTF-8 text; a `DataError` naming `name`, the line and the byte if not."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"line is not valid UTF-8 (byte {e.start} of the line: "
+            f"{raw[e.start:e.start + 1]!r}); expected UTF-8 text",
+            path=name,
+            line=number,
+        ) from None
+
+
+def set_default_mode(path):
+    """Gives `path` the mode a plain `open()` would (the umask's), e.g. after `mkstemp`'s 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 @contextlib.contextmanager
@@ -84,10 +101,7 @@ def atomic_write(path, mode="w", encoding="utf-8"):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp creates the file 0600; give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        set_default_mode(tmp)  # mkstemp creates the file 0600
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

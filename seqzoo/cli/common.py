@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from seqzoo.errors import DataError, InputError
-from seqzoo.io import read_lines
+from seqzoo.errors import InputError
+from seqzoo.io import read_lines, read_stream_lines
 
 TRANSLATE_BATCH = 64
 
@@ -116,16 +116,7 @@ def read_texts(path, what):
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:  # a text stream without bytes underneath (e.g. in tests)
         return [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
-    texts = []
-    for number, raw in enumerate(stream, start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(f"line is not valid UTF-8 (byte {e.start} of the line: "
-                            f"{raw[e.start:e.start + 1]!r}); expected UTF-8 text",
-                            path="<stdin>", line=number) from None
-        texts.append(text.rstrip("\n").rstrip("\r"))
-    return texts
+    return [text for _, text in read_stream_lines(stream, "<stdin>")]
 
 
 def check_not_empty(texts, path):

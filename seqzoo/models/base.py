@@ -8,6 +8,7 @@ from keras import ops
 
 from seqzoo.checks import check_positive_int, check_rate  # noqa: F401 (used by the models)
 from seqzoo.errors import InputError
+from seqzoo.io import set_default_mode
 from seqzoo.layers.embedding import TokenEmbedding
 from seqzoo.text.embeddings import load_embeddings
 from seqzoo.text.tokenizers import Tokenizer, tokenizer_from_config
@@ -263,10 +264,7 @@ def save_model(model, path):
     os.close(fd)
     try:
         model.save(tmp)
-        # mkstemp creates the file 0600; give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        set_default_mode(tmp)  # mkstemp creates the file 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -37,7 +37,7 @@ import os
 import numpy as np
 
 from seqzoo.errors import DataError, InputError
-from seqzoo.io import check_file
+from seqzoo.io import check_file, decode_line
 from seqzoo.text.specials import NUM_SPECIAL, PAD_ID
 
 FORMATS = ("auto", "glove", "word2vec", "word2vec-binary", "fasttext")
@@ -289,12 +289,7 @@ class _TextReader:
                             path=self.path)
 
     def _entry(self, raw, number):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(f"line is not valid UTF-8 (byte {e.start} of the line); expected "
-                            "UTF-8 text", path=self.path, line=number) from None
-        text = text.rstrip()
+        text = decode_line(raw, self.path, number).rstrip()
         if not text:
             return
         if self.dim is None:
