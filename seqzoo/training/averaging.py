@@ -11,11 +11,10 @@ import os
 
 import numpy as np
 
-import seqzoo
 from seqzoo.errors import DataError, InputError
-from seqzoo.models import Seq2Seq
 from seqzoo.training import data as run_data
 from seqzoo.training.checkpoints import CheckpointManager, read_checkpoint
+from seqzoo.training.trainer import build_run_model
 
 
 def run_checkpoints(run_dir, last):
@@ -41,7 +40,7 @@ def run_model(run_dir):
     try:
         with open(path, encoding="utf-8") as f:
             config = json.load(f)
-        preset, overrides = config["preset"], config["model_overrides"] or {}
+        preset, overrides = config["preset"], config["model_overrides"]
         model_config = config.get("model_config")
     except FileNotFoundError:
         raise InputError(f"{run_dir}: no config.json; expected a run folder of seqzoo "
@@ -49,11 +48,7 @@ def run_model(run_dir):
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(f"{path}: not a valid run config ({e})") from None
     source, target = run_data.load_tokenizers(os.path.join(run_dir, "tokenizers"))
-    tokenizers = {"source_tokenizer": source, "target_tokenizer": target}
-    if model_config is not None:
-        return Seq2Seq.from_config({**model_config, **tokenizers})
-    return seqzoo.create(preset, source_vocab_size=source.vocab_size,
-                         target_vocab_size=target.vocab_size, **tokenizers, **overrides)
+    return build_run_model(preset, overrides, model_config, source, target)
 
 
 def average_checkpoints(paths, model):

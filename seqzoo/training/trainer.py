@@ -89,6 +89,25 @@ def build_optimizer(settings, total_steps):
     return keras.optimizers.Adam(learning_rate=lr, **clip)
 
 
+def build_run_model(preset, model_overrides, model_config, source_tokenizer, target_tokenizer):
+    """A run's `Seq2Seq` (initial weights): from `model_config` (fine-tuning), else the
+    preset with the run's overrides, with the run's tokenizers."""
+    tokenizers = {"source_tokenizer": source_tokenizer, "target_tokenizer": target_tokenizer}
+    if model_config is not None:
+        return Seq2Seq.from_config({**model_config, **tokenizers})
+    if PRESETS[preset]["class"] != "Seq2Seq":
+        raise InputError(f"--model {preset}: seqzoo train trains seq2seq presets "
+                         "(parallel data); for other models use the Python API")
+    try:
+        model = seqzoo.create(preset, source_vocab_size=source_tokenizer.vocab_size,
+                              target_vocab_size=target_tokenizer.vocab_size, **tokenizers,
+                              **(model_overrides or {}))
+    except (ValueError, TypeError) as e:
+        raise InputError(f"model settings: {e}") from None
+    assert isinstance(model, Seq2Seq)
+    return model
+
+
 def _running(sums):
     """The epoch's token-weighted mean loss and accuracy so far, and the perplexity."""
     running = {"loss": sums["loss"] / sums["weight"],
@@ -270,26 +289,11 @@ class Trainer:
             log=self.log)
 
     def _build_model(self):
-        if self.model_config is not None:
-            model = Seq2Seq.from_config({**self.model_config,
-                                         "source_tokenizer": self.source_tokenizer,
-                                         "target_tokenizer": self.target_tokenizer})
-            if self.start_model is not None:
-                for target, source in zip(model.variables, self.start_model.variables):
-                    target.assign(source)
-            return model
-        if PRESETS[self.preset]["class"] != "Seq2Seq":
-            raise InputError(f"--model {self.preset}: seqzoo train trains seq2seq presets "
-                             "(parallel data); for other models use the Python API")
-        try:
-            model = seqzoo.create(
-                self.preset, source_vocab_size=self.source_tokenizer.vocab_size,
-                target_vocab_size=self.target_tokenizer.vocab_size,
-                source_tokenizer=self.source_tokenizer, target_tokenizer=self.target_tokenizer,
-                **self.model_overrides)
-        except (ValueError, TypeError) as e:
-            raise InputError(f"model settings: {e}") from None
-        assert isinstance(model, Seq2Seq)
+        model = build_run_model(self.preset, self.model_overrides, self.model_config,
+                                self.source_tokenizer, self.target_tokenizer)
+        if self.model_config is not None and self.start_model is not None:
+            for target, source in zip(model.variables, self.start_model.variables):
+                target.assign(source)
         return model
 
     def restore(self):
