@@ -89,6 +89,8 @@ def scale(summary, factor):
 
 
 def _seconds_per_call(fn, calls):
+    if hasattr(fn, "seconds_per_call"):  # a step in another process times itself
+        return fn.seconds_per_call(calls)
     start = time.perf_counter()
     for _ in range(calls):
         fn()
@@ -111,12 +113,20 @@ class OthersMeter:
 
     `/proc/stat` counts in clock ticks (10 ms), so a window of a few hundred
     milliseconds tells an idle machine (about 0) from one running another
-    busy process (about 1 core).
+    busy process (about 1 core). `children` are processes of the benchmark
+    itself (objects with `cpu_seconds()`, such as the torch worker), whose
+    CPU time counts as the benchmark's own.
     """
+
+    def __init__(self, children=()):
+        self.children = list(children)
+
+    def _own_cpu_seconds(self):
+        return time.process_time() + sum(child.cpu_seconds() for child in self.children)
 
     def __enter__(self):
         self._busy = _busy_cpu_seconds()
-        self._own = time.process_time()
+        self._own = self._own_cpu_seconds()
         self._wall = time.perf_counter()
         return self
 
@@ -126,7 +136,7 @@ class OthersMeter:
         if self._busy is None or busy is None or wall <= 0:
             self.cores = 0.0
         else:
-            others = (busy - self._busy) - (time.process_time() - self._own)
+            others = (busy - self._busy) - (self._own_cpu_seconds() - self._own)
             self.cores = max(0.0, others / wall)
         return False
 
@@ -179,7 +189,9 @@ def interleaved(
 
     Args:
         fns: dict of name -> function of no arguments; each must block until
-            its work is done (return a host value).
+            its work is done (return a host value). A function with a
+            `seconds_per_call(calls)` method times itself there, and one
+            with a `worker` (`cpu_seconds()`) runs in that process.
         warmup: untimed calls per function.
         repeats: wanted number of clean rounds.
         min_run_s: shortest wanted duration of one timed run.
@@ -201,13 +213,14 @@ def interleaved(
         one = _seconds_per_call(fns[name], 1)
         calls[name] = max(1, math.ceil(min_run_s / one)) if one > 0 else 1
     rounds = Rounds(names, calls)
+    children = {id(fn.worker): fn.worker for fn in fns.values() if hasattr(fn, "worker")}
     start = time.perf_counter()
     for r in range(max_rounds):
         if len(rounds.clean) >= repeats:
             break
         if r and max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
-        with OthersMeter() as meter:
+        with OthersMeter(children.values()) as meter:
             for name in names if r % 2 == 0 else reversed(names):
                 rounds.seconds[name].append(_seconds_per_call(fns[name], calls[name]))
         rounds.others.append(meter.cores)

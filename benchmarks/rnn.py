@@ -2,17 +2,21 @@
 
 Each configuration (cell, directions, layers) times one training step
 (forward, backward, optimizer update) of `seqzoo.layers.RNNStack` inside a
-compiled Keras model, and, when `torch` is installed, of `torch.nn.LSTM`/
-`GRU` with the same shapes, loss and optimizer, in the same process and
-interleaved with it. Throughput is tokens per second: `batch * length /
-step time`. A sweep then times chosen configurations at other sequence
-lengths (at the suite's batch) and batch sizes (at its length), for the
-charts of throughput against length and batch. Each implementation's peak
-memory of a training step is measured after its timing (benchmarks.memory).
-The Markdown report is benchmarks/rnn_report.py.
+compiled Keras model: as the zoo runs it by default, and with the other
+loop (on a CPU, `loop="keras"`, Keras' own layers; on a GPU,
+`use_cudnn=False`, the zoo's loop instead of cuDNN). When `torch` is
+installed, `torch.nn.LSTM`/`GRU` with the same shapes, loss and optimizer
+are timed as well, in a worker process of their own
+(benchmarks/torch_worker.py; this process never imports torch), and
+interleaved with the zoo round by round. Throughput is tokens per second:
+`batch * length / step time`. A sweep then times chosen configurations at
+other sequence lengths (at the suite's batch) and batch sizes (at its
+length), for the charts of throughput against length and batch. Each
+implementation's peak memory of a training step is measured after its
+timing (benchmarks.memory). The Markdown report is benchmarks/rnn_report.py.
 """
 
-from benchmarks import common, memory
+from benchmarks import common, memory, torch_worker
 from benchmarks.rnn_report import describe, geometric_mean_ratio, progress_line, table  # noqa: F401
 
 TITLE = "training-step throughput of the RNN stacks"
@@ -41,6 +45,8 @@ _FULL = {
     "max_others": 0.5,
     "max_seconds": 180.0,
     "torch": "auto",
+    # Also time the zoo's other loop (see OTHER_LOOP) beside its default.
+    "other_loop": True,
     "threads": 0,
     "seed": 1234,
     # Sweep: these configs at each length (batch fixed) and each batch (length fixed).
@@ -108,6 +114,10 @@ def check_settings(s):
         )
     for key in ("sweep_lengths", "sweep_batches"):
         _sizes(key, s[key])
+    if not isinstance(s["other_loop"], bool):
+        raise ValueError(
+            f"Expected other_loop true or false. Received: other_loop={s['other_loop']!r}"
+        )
     if s["torch"] not in ("auto", "on", "off"):
         raise ValueError(f"Expected torch auto, on or off. Received: torch={s['torch']!r}")
     _jit_compile(s["jit_compile"])
@@ -126,20 +136,34 @@ def _sizes(key, values):
     return sizes
 
 
-def _load_torch(mode):
-    """`torch`, or `None` with the reason when the comparison is skipped."""
+def _start_torch(mode, device, threads):
+    """The torch worker and its threads, or `(None, reason, None)` when the
+    comparison is skipped (with `torch=on`, a missing or broken torch raises)."""
+    if device == "tpu":
+        return None, "no torch on TPU", None
     if mode == "off":
-        return None, "torch=off"
+        return None, "torch=off", None
+    if not torch_worker.available():
+        if mode == "on":
+            raise ValueError("torch=on, but torch is not installed (pip install -e '.[bench]')")
+        return None, "torch is not installed", None
+    worker = torch_worker.Worker()
     try:
-        import torch
-    except ImportError:
+        info = worker.call("info")
+        if device == "gpu" and not info["cuda"]:
+            worker.close()
+            return None, "Keras runs on a GPU but torch has no CUDA", None
+        # As many threads as the Keras backend uses (one per available CPU by default).
+        count = worker.call("threads", threads=threads or common.available_cpus())["threads"]
+    except torch_worker.WorkerError as error:
+        worker.close()
         if mode == "on":
             raise
-        return None, "torch is not installed"
-    return torch, None
+        return None, f"torch did not start: {error}", None
+    return worker, None, count
 
 
-def _keras_step(cell, bidirectional, layers, s, use_cudnn="auto"):
+def _keras_step(cell, bidirectional, layers, s, **stack_options):
     """A function that runs one Keras training step of the zoo's stack."""
     import keras
     import numpy as np
@@ -148,7 +172,7 @@ def _keras_step(cell, bidirectional, layers, s, use_cudnn="auto"):
 
     keras.utils.set_random_seed(s["seed"])
     stack = RNNStack(
-        s["hidden"], num_layers=layers, cell=cell, bidirectional=bidirectional, use_cudnn=use_cudnn
+        s["hidden"], num_layers=layers, cell=cell, bidirectional=bidirectional, **stack_options
     )
     inputs = keras.Input((s["length"], s["input"]), batch_size=s["batch"])
     outputs, _ = stack(inputs)
@@ -168,37 +192,11 @@ def _keras_step(cell, bidirectional, layers, s, use_cudnn="auto"):
     return lambda: model.train_on_batch(x, y)
 
 
-def _torch_step(torch, cell, bidirectional, layers, s, device):
-    """A function that runs one PyTorch training step of the same shapes."""
-    torch.manual_seed(s["seed"])
-    kind = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
-    rnn = kind(
-        s["input"], s["hidden"], num_layers=layers, bidirectional=bidirectional, batch_first=True
-    ).to(device)
-    optimizer = torch.optim.SGD(rnn.parameters(), lr=s["learning_rate"])
-    out_size = s["hidden"] * (2 if bidirectional else 1)
-    x = torch.randn(s["batch"], s["length"], s["input"], device=device)
-    y = torch.zeros(s["batch"], s["length"], out_size, device=device)
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        outputs, _ = rnn(x)
-        loss = torch.nn.functional.mse_loss(outputs, y)
-        loss.backward()
-        optimizer.step()
-        # The loss to the host, as train_on_batch does: the step has finished.
-        return loss.item()
-
-    return step
-
-
-def _set_threads(torch, threads):
-    """Gives torch as many threads as the Keras backend uses (by default one per
-    available CPU, as TensorFlow and XLA do); returns the count."""
-    if torch is None:
-        return None
-    torch.set_num_threads(threads or common.available_cpus())
-    return torch.get_num_threads()
+# The zoo's other loop, timed beside its default: name -> (stack options, record key).
+OTHER_LOOP = {
+    "gpu": ("seqzoo_no_cudnn", {"use_cudnn": False}, "fused_speedup"),
+    "cpu": ("seqzoo_keras_loop", {"loop": "keras"}, "loop_speedup"),
+}
 
 
 def _figures(step, calls, tokens):
@@ -232,33 +230,52 @@ def run(settings, context, log=print):
     s = dict(settings)
     check_settings(s)
     backend_threads = _set_backend_threads(context["backend"], s["threads"])
-    torch, skipped = _load_torch(s["torch"])
     device = context["device"]["type"]
-    torch_device = "cuda" if device == "gpu" else "cpu"
-    if torch is not None and device == "gpu" and not torch.cuda.is_available():
-        torch, skipped = None, "Keras runs on a GPU but torch has no CUDA"
-    if torch is not None and device == "tpu":
-        torch, skipped = None, "no torch on TPU"
+    worker, skipped, torch_threads = _start_torch(s["torch"], device, s["threads"])
     env = {
-        "torch": torch, "skipped": skipped, "device": device, "torch_device": torch_device,
+        "worker": worker, "skipped": skipped, "device": device,
+        "torch_device": "cuda" if device == "gpu" else "cpu",
         "threads": {
             "available_cpus": common.available_cpus(),
-            "torch": _set_threads(torch, s["threads"]),
+            "torch": torch_threads,
             "keras_backend": backend_threads,
         },
     }
-    records = [_measure(name, s, context, env, "config", log) for name in s["configs"]]
-    for name in s["sweep_configs"]:
-        for batch, length in _sweep_points(s):
-            point = dict(s, batch=batch, length=length, repeats=s["sweep_repeats"])
-            records.append(_measure(name, point, context, env, "sweep", log))
+    try:
+        records = [_measure(name, s, context, env, "config", log) for name in s["configs"]]
+        for name in s["sweep_configs"]:
+            for batch, length in _sweep_points(s):
+                point = dict(s, batch=batch, length=length, repeats=s["sweep_repeats"])
+                records.append(_measure(name, point, context, env, "sweep", log))
+    finally:
+        if worker is not None:
+            worker.close()
     return records
+
+
+def _torch_step(env, cell, bidirectional, layers, s, record):
+    """The worker's step for this configuration, or `None` (the reason goes to
+    `record`; a dead worker ends the comparison for the configurations left)."""
+    worker = env["worker"]
+    if worker is None:
+        return None
+    try:
+        step = worker.call(
+            "build", cell=cell, bidirectional=bidirectional, layers=layers, settings=s,
+            device=env["torch_device"],
+        )["step"]
+    except torch_worker.WorkerError as error:
+        record["torch_error"] = str(error)
+        if not worker.alive():
+            env["worker"], env["skipped"] = None, str(error)
+        return None
+    return torch_worker.RemoteStep(worker, step)
 
 
 def _measure(name, s, context, env, kind, log):
     """Times one configuration at the shapes of `s`; returns its record."""
     cell, bidirectional, layers = parse_config(name)
-    torch, device = env["torch"], env["device"]
+    device = env["device"]
     record = {
         "suite": "rnn",
         "kind": kind,
@@ -276,21 +293,21 @@ def _measure(name, s, context, env, kind, log):
             "optimizer": "SGD",
             "loss": "MSE against zeros of the sequence output",
             "threads": env["threads"],
-            "torch_device": env["torch_device"] if torch is not None else None,
+            "torch_device": env["torch_device"] if env["worker"] is not None else None,
+            "torch_process": "worker" if env["worker"] is not None else None,
         },
         "context": context,
         "results": {},
         "ratio": None,
     }
-    if env["skipped"]:
-        record["torch_skipped"] = env["skipped"]
+    other, other_options, other_key = OTHER_LOOP.get(device, (None, None, None))
     try:
         fns = {"seqzoo": _keras_step(cell, bidirectional, layers, s)}
-        if device == "gpu":
-            # Only on a GPU does use_cudnn change the kernel that runs.
-            fns["seqzoo_no_cudnn"] = _keras_step(cell, bidirectional, layers, s, use_cudnn=False)
+        if other and s["other_loop"]:
+            fns[other] = _keras_step(cell, bidirectional, layers, s, **other_options)
+        torch = _torch_step(env, cell, bidirectional, layers, s, record)
         if torch is not None:
-            fns["torch"] = _torch_step(torch, cell, bidirectional, layers, s, env["torch_device"])
+            fns["torch"] = torch
         rounds = common.interleaved(
             fns, s["warmup"], s["repeats"], s["min_run_s"],
             max_rounds=s["max_rounds"] or None, max_others=s["max_others"],
@@ -300,6 +317,9 @@ def _measure(name, s, context, env, kind, log):
         record["error"] = f"{type(error).__name__}: {error}"
         log(f"rnn {record['name']}: FAILED {record['error']}")
         return record
+    finally:
+        if env["skipped"]:
+            record["torch_skipped"] = env["skipped"]
     tokens = s["batch"] * s["length"]
     record["rounds"] = common.round_accounting(rounds)
     record["results"] = {
@@ -307,11 +327,16 @@ def _measure(name, s, context, env, kind, log):
     }
     if s["memory_steps"]:
         for impl, fn in fns.items():
-            library = "torch" if impl == "torch" else context["backend"]
-            record["results"][impl]["memory"] = memory.safe_measure(
-                fn, library, device, s["memory_steps"]
-            )
+            if impl == "torch":
+                try:
+                    figures = fn.memory(device, s["memory_steps"])
+                except torch_worker.WorkerError as error:
+                    figures = {"error": str(error)}
+            else:
+                figures = memory.safe_measure(fn, context["backend"], device, s["memory_steps"])
+            record["results"][impl]["memory"] = figures
     if "torch" in fns:
+        fns["torch"].free()
         paired = common.paired_ratio(rounds, "torch", "seqzoo")
         zoo, ref = (record["results"][k]["tokens_per_s"] for k in ("seqzoo", "torch"))
         record["ratio"] = {
@@ -322,9 +347,10 @@ def _measure(name, s, context, env, kind, log):
             # The fastest run of each: the least touched by other processes.
             "of_best": zoo["max"] / ref["max"],
         }
-    if "seqzoo_no_cudnn" in fns:
-        # The fused (cuDNN) path against the generic step loop of the same layer.
-        record["fused_speedup"] = common.paired_ratio(rounds, "seqzoo_no_cudnn", "seqzoo")
+    if other in fns:
+        # The default loop against the other one (cuDNN against the zoo's loop on a
+        # GPU; the projected loop against Keras' on a CPU), paired per round.
+        record[other_key] = common.paired_ratio(rounds, other, "seqzoo")
     log(progress_line(record))
     return record
 

@@ -4,6 +4,13 @@ import math
 
 from benchmarks import common, memory
 
+# The zoo's second loop in a record (benchmarks/rnn.py OTHER_LOOP): implementation,
+# column name, record key of its paired speedup, speedup column.
+OTHER_LOOPS = (
+    ("seqzoo_no_cudnn", "seqzoo use_cudnn=False", "fused_speedup", "cuDNN/zoo loop"),
+    ("seqzoo_keras_loop", "seqzoo loop='keras'", "loop_speedup", "zoo loop/Keras loop"),
+)
+
 
 def _configs(records):
     return [r for r in records if r.get("kind", "config") == "config"]
@@ -22,8 +29,9 @@ def progress_line(record):
     ]
     if record["ratio"]:
         parts.append(f"ratio {record['ratio']['median']:.2f}")
-    if record.get("fused_speedup"):
-        parts.append(f"fused/loop {record['fused_speedup']['median']:.2f}x")
+    for _, _, key, label in OTHER_LOOPS:
+        if record.get(key):
+            parts.append(f"{label} {record[key]['median']:.2f}x")
     mem = [f"{impl} {memory.format_mib(r.get('memory'))}" for impl, r in res.items()
            if r.get("memory", {}).get("peak_bytes")]
     if mem:
@@ -45,21 +53,31 @@ def describe(records):
         "in brackets. "
         "seqzoo: `RNNStack` in a `keras.Model`, `compile(jit_compile="
         f"{s['jit_compile']!r})`, `train_on_batch`. torch: `torch.nn.LSTM`/`GRU` "
-        "(batch_first), `loss.item()` each step. The two alternate round by round in one "
-        "process; ratio = seqzoo / torch tokens/s, median of the per-round ratios [min-max]; "
-        "ratio of best runs = fastest seqzoo run / fastest torch run, the figure least "
-        "touched by other processes on a shared machine.",
+        "(batch_first), `loss.item()` each step, in a worker process of its own "
+        "(benchmarks/torch_worker.py), which times its steps itself. The implementations "
+        "alternate round by round; ratio = seqzoo / torch tokens/s, median of the per-round "
+        "ratios [min-max]; ratio of best runs = fastest seqzoo run / fastest torch run, the "
+        "figure least touched by other processes on a shared machine.",
         f"Threads: torch {threads['torch']}, Keras backend "
         + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in threads["keras_backend"].items())
         + f"; {threads['available_cpus']} CPUs available.",
     ]
     if any("seqzoo_no_cudnn" in r["results"] for r in records):
         lines.append(
-            "use_cudnn=False: the same stack forced onto Keras' generic step loop; "
-            "fused/loop = its step time / the default (cuDNN) step time, paired per round."
+            "use_cudnn=False: the same stack on the zoo's own loop instead of cuDNN; "
+            "cuDNN/zoo loop = its step time / the default (cuDNN) step time, paired per round."
+        )
+    if any("seqzoo_keras_loop" in r["results"] for r in records):
+        lines.append(
+            "loop='keras': the same stack on Keras' own LSTM/GRU loop instead of the zoo's "
+            "(input projection of all steps before the loop, seqzoo/layers/recurrence.py); "
+            "zoo loop/Keras loop = its step time / the default step time, paired per round."
         )
     if torch_note:
         lines.append(f"No torch comparison: {torch_note}.")
+    failed = [f"{r['name']} ({r['torch_error']})" for r in records if r.get("torch_error")]
+    if failed:
+        lines.append("torch failed on " + "; ".join(failed) + ".")
     mean = geometric_mean_ratio(_configs(records))
     if mean is not None:
         lines.append(f"Geometric mean of the ratios (rows marked * left out): {mean:.2f}.")
@@ -106,22 +124,24 @@ def _row_figures(r, head_extra, impls):
         else [f"{ratio['median']:.2f} [{ratio['min']:.2f}-{ratio['max']:.2f}]",
               f"{ratio['of_best']:.2f}"]
     )
-    if "seqzoo_no_cudnn" in impls:
-        fused = r.get("fused_speedup")
-        row.append(f"{fused['median']:.2f}" if fused else "-")
+    for impl, _, key, _ in OTHER_LOOPS:
+        if impl in impls:
+            speedup = r.get(key)
+            row.append(f"{speedup['median']:.2f}" if speedup else "-")
     row += [memory.format_mib(res.get(impl, {}).get("memory")) for impl in impls]
     return row
 
 
 def _head(records):
     impls = ["seqzoo"]
-    if any("seqzoo_no_cudnn" in r["results"] for r in records):
-        impls.append("seqzoo_no_cudnn")
+    names = {"seqzoo": "seqzoo", "torch": "torch"}
+    for impl, name, _, _ in OTHER_LOOPS:
+        names[impl] = name
+        if any(impl in r["results"] for r in records):
+            impls.append(impl)
     impls.append("torch")
-    names = {"seqzoo": "seqzoo", "seqzoo_no_cudnn": "seqzoo use_cudnn=False", "torch": "torch"}
     head = [f"{names[i]} tokens/s" for i in impls] + ["ratio", "ratio of best runs"]
-    if "seqzoo_no_cudnn" in impls:
-        head.append("fused/loop")
+    head += [label for impl, _, _, label in OTHER_LOOPS if impl in impls]
     head += [f"{names[i]} peak MiB (+step)" for i in impls]
     return impls, head
 

@@ -4,9 +4,29 @@ import keras
 from keras import ops
 
 from seqzoo.checks import check_choice, check_positive_int
+from seqzoo.layers import recurrence
 
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 MERGE_MODES = ("concat", "sum")
+LOOPS = ("auto", "projected", "keras")
+
+
+def accelerator_present():
+    """Whether the Keras backend computes on a GPU (where cuDNN may run)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
 
 
 @keras.saving.register_keras_serializable(package="seqzoo")
@@ -36,6 +56,13 @@ class RNNStack(keras.layers.Layer):
             JAX, and not the cuDNN path; off by default.
         stateful: keep each batch's final states as the next batch's initial
             states (needs a fixed batch size; unidirectional only).
+        loop: how the time loop runs. `"projected"` projects the inputs of
+            all steps in one matrix product before the loop, which then does
+            only the recurrent product and the gates (seqzoo.layers.
+            recurrence; faster on the CPU); `"keras"` calls the Keras layers
+            (their generic loop, or cuDNN on a GPU); `"auto"` (default) is
+            `"projected"` where the backend has no GPU and `"keras"` where
+            it has one. Both compute the same function of the same weights.
         kernel_initializer, recurrent_initializer: passed to the Keras
             layers.
 
@@ -66,6 +93,7 @@ class RNNStack(keras.layers.Layer):
         use_cudnn="auto",
         stateful=False,
         unroll=False,
+        loop="auto",
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         **kwargs,
@@ -76,6 +104,7 @@ class RNNStack(keras.layers.Layer):
         check_choice("cell", cell, CELLS)
         check_choice("merge_mode", merge_mode, MERGE_MODES)
         check_choice("use_cudnn", use_cudnn, ("auto", True, False))
+        check_choice("loop", loop, LOOPS)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"Expected 0 <= dropout < 1. Received: dropout={dropout!r}")
         self.units = units
@@ -92,6 +121,7 @@ class RNNStack(keras.layers.Layer):
         self.use_cudnn = use_cudnn
         self.stateful = stateful
         self.unroll = unroll
+        self.loop = loop
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
         self.supports_masking = True
@@ -162,7 +192,10 @@ class RNNStack(keras.layers.Layer):
             outputs, layer_states = [], []
             for d, rnn in enumerate(directions):
                 init = None if initial_state is None else list(initial_state[i][d])
-                out, *final = rnn(x, mask=mask, initial_state=init, training=training)
+                if self._projected(rnn):
+                    out, *final = recurrence.run(rnn, x, mask=mask, initial_state=init)
+                else:
+                    out, *final = rnn(x, mask=mask, initial_state=init, training=training)
                 if rnn.go_backwards:
                     # Keras emits the backward outputs in reversed time order.
                     out = ops.flip(out, axis=1)
@@ -174,6 +207,14 @@ class RNNStack(keras.layers.Layer):
             x = merged
             states.append(layer_states)
         return x, states
+
+    def _projected(self, rnn):
+        """Whether `call` runs `rnn` through the projected loop."""
+        if self.loop == "keras" or not recurrence.supports(rnn):
+            return False
+        if self.loop == "projected":
+            return True
+        return self.use_cudnn is False or not accelerator_present()
 
     def initial_states(self, batch_size, dtype="float32"):
         """Zero states in the structure `call` returns, `[B, units]` each."""
@@ -236,6 +277,7 @@ class RNNStack(keras.layers.Layer):
                 "use_cudnn": self.use_cudnn,
                 "stateful": self.stateful,
                 "unroll": self.unroll,
+                "loop": self.loop,
                 "kernel_initializer": keras.initializers.serialize(
                     keras.initializers.get(self.kernel_initializer)
                 ),

@@ -216,8 +216,101 @@ def test_config_round_trip():
         ({"units": 4, "merge_mode": "mul"}, "merge_mode='mul'"),
         ({"units": 4, "dropout": 1.0}, "dropout=1.0"),
         ({"units": 4, "use_cudnn": "yes"}, "use_cudnn='yes'"),
+        ({"units": 4, "loop": "fused"}, "loop='fused'"),
     ],
 )
 def test_bad_arguments_name_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RNNStack(**kwargs)
+
+
+def _stack_pair(cell, bidirectional, **kwargs):
+    """The same stack twice, same weights: Keras' loop and the projected one."""
+    x = np.random.default_rng(3).standard_normal((4, 7, 5)).astype("float32")
+    keras_loop = RNNStack(6, num_layers=2, cell=cell, bidirectional=bidirectional,
+                          loop="keras", **kwargs)
+    projected = RNNStack(6, num_layers=2, cell=cell, bidirectional=bidirectional,
+                         loop="projected", **kwargs)
+    keras_loop.build(x.shape)
+    projected.build(x.shape)
+    # Not the initializers' small weights: gates away from 0.5 show a swapped gate.
+    weights = [w * 3.0 for w in keras_loop.get_weights()]
+    keras_loop.set_weights(weights)
+    projected.set_weights(weights)
+    return x, keras_loop, projected
+
+
+MASK = np.array([[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4, [1] + [0] * 6], bool)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("padded", [False, True])
+def test_projected_loop_equals_the_keras_layers(cell, bidirectional, padded):
+    """Outputs, final states and gradients of the projected loop are those of
+    Keras' own LSTM/GRU with the same weights, within 1e-5."""
+    x, keras_loop, projected = _stack_pair(cell, bidirectional)
+    mask = MASK if padded else None
+    init = keras_loop.initial_states(4)
+    init = [[[s + 0.5 for s in direction] for direction in layer] for layer in init]
+    for kwargs in ({}, {"initial_state": init}):
+        expected = keras_loop(x, mask=mask, **kwargs)
+        got = projected(x, mask=mask, **kwargs)
+        for a, b in zip(keras.tree.flatten(expected), keras.tree.flatten(got)):
+            np.testing.assert_allclose(_np(b), _np(a), atol=1e-5, rtol=1e-5)
+    if padded:
+        # Padded steps output zeros, as Keras' layers with zero_output_for_mask.
+        assert np.abs(_np(got[0])[3, 1:]).max() == 0.0
+    # Gradients of a loss of the outputs against every weight.
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        grads = []
+        for stack in (keras_loop, projected):
+            with tf.GradientTape() as tape:
+                out, _ = stack(x, mask=mask)
+                loss = tf.reduce_sum(out * out)
+            grads.append(tape.gradient(loss, stack.trainable_variables))
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(_np(b), _np(a), atol=1e-4, rtol=1e-4)
+
+
+def test_projected_loop_is_the_default_without_a_gpu_and_keeps_the_weights():
+    """`loop="auto"` runs the projected loop where the backend has no GPU; the
+    weights (names, shapes) are the Keras layers' either way, so a model saved
+    with one loop loads and computes alike with the other."""
+    from seqzoo.layers import rnn as rnn_module
+
+    stack = RNNStack(4, cell="lstm")
+    stack.build((None, None, 3))
+    lstm = stack.rnn_layers[0][0]
+    # With a GPU, "auto" leaves the layers to Keras (cuDNN) unless cuDNN is off.
+    gpu = rnn_module.accelerator_present()
+    assert stack._projected(lstm) is (not gpu)
+    assert RNNStack(4, use_cudnn=False)._projected(lstm)
+    assert not RNNStack(4, loop="keras")._projected(lstm)
+    x, keras_loop, projected = _stack_pair("gru", True)
+    # The same variables under the same names below each stack's own name.
+    strip = lambda stack: [(w.path.split("/", 1)[1], w.shape) for w in stack.weights]  # noqa: E731
+    assert strip(keras_loop) == strip(projected)
+    assert len(strip(keras_loop)) == 2 * 2 * 3
+    config = dict(keras_loop.get_config())
+    # A config written before the option existed loads with the default.
+    del config["loop"]
+    restored = RNNStack.from_config(config)
+    restored.build(x.shape)
+    restored.set_weights(keras_loop.get_weights())
+    np.testing.assert_allclose(_np(restored(x, mask=MASK)[0]), _np(keras_loop(x, mask=MASK)[0]),
+                               atol=1e-5)
+
+
+def test_unsupported_cells_keep_the_keras_loop():
+    from seqzoo.layers import recurrence
+
+    stateful = RNNStack(4, stateful=True)
+    stateful.build((2, 3, 3))
+    assert not recurrence.supports(stateful.rnn_layers[0][0])
+    assert not RNNStack(4, loop="projected")._projected(stateful.rnn_layers[0][0])
+    gru = keras.layers.GRU(4, reset_after=False)
+    assert not recurrence.supports(gru)
+    assert recurrence.supports(keras.layers.GRU(4)) and recurrence.supports(keras.layers.LSTM(4))
