@@ -94,7 +94,7 @@ def _rnn(plt, records, out):
     rows = [r for r in _ok(records, "rnn") if r.get("kind", "config") == "config"]
     if not rows:
         return None
-    impls = [i for i in ("seqzoo", "seqzoo_no_cudnn", "seqzoo_keras_loop", "torch")
+    impls = [i for i in ("seqzoo", "seqzoo_no_cudnn", "seqzoo_other_loop", "torch")
              if any(i in r["results"] for r in rows)]
     series = [(impl, [_median(r["results"].get(impl, {}), "tokens_per_s") for r in rows])
               for impl in impls]
@@ -122,7 +122,7 @@ def _sweep(plt, records, out, axis):
     fig, ax = plt.subplots(figsize=(6, 4))
     for config in dict.fromkeys(r["name"].rsplit("-b", 1)[0] for r in rows):
         mine = [r for r in rows if r["name"].rsplit("-b", 1)[0] == config]
-        for impl, marker in (("seqzoo", "o"), ("seqzoo_no_cudnn", "^"), ("seqzoo_keras_loop", "v"),
+        for impl, marker in (("seqzoo", "o"), ("seqzoo_no_cudnn", "^"), ("seqzoo_other_loop", "v"),
                              ("torch", "s")):
             # Median with the [min, max] of the counted rounds as error bars.
             points = [(r["settings"][axis], r["results"][impl]["tokens_per_s"])

@@ -45,7 +45,7 @@ _FULL = {
     "max_others": 0.5,
     "max_seconds": 180.0,
     "torch": "auto",
-    # Also time the zoo's other loop (see OTHER_LOOP) beside its default.
+    # Also time the zoo's other loop (see _other_loop) beside its default.
     "other_loop": True,
     "threads": 0,
     "seed": 1234,
@@ -192,11 +192,23 @@ def _keras_step(cell, bidirectional, layers, s, **stack_options):
     return lambda: model.train_on_batch(x, y)
 
 
-# The zoo's other loop, timed beside its default: name -> (stack options, record key).
-OTHER_LOOP = {
-    "gpu": ("seqzoo_no_cudnn", {"use_cudnn": False}, "fused_speedup"),
-    "cpu": ("seqzoo_keras_loop", {"loop": "keras"}, "loop_speedup"),
-}
+def _other_loop(device, cell):
+    """The zoo's other loop, timed beside its default: `(implementation, stack
+    options, record key of the paired speedup)`. On a GPU the zoo's loop
+    (`use_cudnn=False`) against cuDNN; on a CPU the loop `loop="auto"` did not
+    take for this cell (benchmarks see both, whichever is the default)."""
+    if device == "gpu":
+        return "seqzoo_no_cudnn", {"use_cudnn": False}, "fused_speedup"
+    if device == "cpu":
+        import keras
+
+        from seqzoo.layers.rnn import RNNStack
+
+        layer = (keras.layers.LSTM if cell == "lstm" else keras.layers.GRU)(1)
+        default = "projected" if RNNStack(1, cell=cell)._projected(layer) else "keras"
+        other = "keras" if default == "projected" else "projected"
+        return "seqzoo_other_loop", {"loop": other}, "loop_speedup"
+    return None, None, None
 
 
 def _figures(step, calls, tokens):
@@ -300,11 +312,12 @@ def _measure(name, s, context, env, kind, log):
         "results": {},
         "ratio": None,
     }
-    other, other_options, other_key = OTHER_LOOP.get(device, (None, None, None))
+    other, other_options, other_key = _other_loop(device, cell)
     try:
         fns = {"seqzoo": _keras_step(cell, bidirectional, layers, s)}
         if other and s["other_loop"]:
             fns[other] = _keras_step(cell, bidirectional, layers, s, **other_options)
+            record["other_loop"] = other_options
         torch = _torch_step(env, cell, bidirectional, layers, s, record)
         if torch is not None:
             fns["torch"] = torch

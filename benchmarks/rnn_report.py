@@ -8,7 +8,7 @@ from benchmarks import common, memory
 # column name, record key of its paired speedup, speedup column.
 OTHER_LOOPS = (
     ("seqzoo_no_cudnn", "seqzoo use_cudnn=False", "fused_speedup", "cuDNN/zoo loop"),
-    ("seqzoo_keras_loop", "seqzoo loop='keras'", "loop_speedup", "zoo loop/Keras loop"),
+    ("seqzoo_other_loop", "seqzoo other loop", "loop_speedup", "default/other loop"),
 )
 
 
@@ -67,11 +67,14 @@ def describe(records):
             "use_cudnn=False: the same stack on the zoo's own loop instead of cuDNN; "
             "cuDNN/zoo loop = its step time / the default (cuDNN) step time, paired per round."
         )
-    if any("seqzoo_keras_loop" in r["results"] for r in records):
+    if any("seqzoo_other_loop" in r["results"] for r in records):
         lines.append(
-            "loop='keras': the same stack on Keras' own LSTM/GRU loop instead of the zoo's "
-            "(input projection of all steps before the loop, seqzoo/layers/recurrence.py); "
-            "zoo loop/Keras loop = its step time / the default step time, paired per round."
+            "other loop: the same stack on the loop `loop='auto'` did not take (on a CPU, "
+            "`loop='projected'` - the input projection of all steps before the loop, "
+            "seqzoo/layers/recurrence.py - where the default is Keras' own LSTM/GRU loop, "
+            "and `loop='keras'` where the default is the projected loop; each row's "
+            "`other_loop` in results.json); default/other loop = its step time / the "
+            "default's, paired per round (above 1: the default is faster)."
         )
     if torch_note:
         lines.append(f"No torch comparison: {torch_note}.")

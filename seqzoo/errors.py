@@ -9,6 +9,11 @@ class SeqzooError(Exception):
     """Base class of the errors seqzoo raises on purpose."""
 
 
+class ArgumentError(SeqzooError, ValueError):
+    """An argument outside what it accepts; the message names the argument and
+    the value received (`Expected a positive integer. Received: beam_size=0`)."""
+
+
 class DataError(SeqzooError, ValueError):
     """Bad content in a data, vocabulary or corpus file.
 

@@ -2,8 +2,10 @@
 
 One module per subcommand, each with `add_parser(commands)` and `run(args)`.
 Subcommands import what they need when they run, so `seqzoo --help` is
-quick. Errors that come from bad input (files, arguments) print one line to
-stderr and exit with status 2; they never print a traceback.
+quick. Errors that come from bad input (files, arguments; every
+`SeqzooError` and `OSError`, whichever layer raised it) print one line to
+stderr, `seqzoo COMMAND: error: ...`, and exit with status 2; they never print
+a traceback. Any other exception is a bug and keeps its traceback (exit 1).
 """
 
 import argparse
@@ -31,9 +33,16 @@ COMMANDS = (info, listing, demo, recipe, train, finetune, average, predict, eval
             bench)
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as the commands' own are."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
     """The `seqzoo` argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="seqzoo",
         description="A zoo of reference RNN and sequence-to-sequence models for Keras 3.",
         epilog="The Keras backend comes from KERAS_BACKEND (default: tensorflow).",
@@ -60,10 +69,31 @@ def main(argv=None):
         return 0
     try:
         return args.func(args)
-    except (SeqzooError, FileNotFoundError) as e:
-        # Bad input (files, words, options): one line, no traceback.
-        print(f"seqzoo {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except SeqzooError as e:
+        # Bad input (files, words, arguments), whichever layer found it: one
+        # line, no traceback. Other exceptions are bugs and keep theirs.
+        return _fail(args.command, e)
+    except OSError as e:
+        # A file or folder the system refused: missing, a directory, no permission,
+        # a full disk.
+        return _fail(args.command, _os_message(e))
+    except KeyboardInterrupt:
+        print(f"seqzoo {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _os_message(error):
+    """`path: reason` of an OSError, without Python's `[Errno N]` prefix."""
+    reason = error.strerror or str(error)
+    if error.filename is not None:
+        return f"{error.filename}: {reason}"
+    return reason
+
+
+def _fail(command, message):
+    text = " ".join(str(message).split())  # one line, whatever the message held
+    print(f"seqzoo {command}: error: {text}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

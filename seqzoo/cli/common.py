@@ -7,6 +7,8 @@ from seqzoo.errors import InputError
 from seqzoo.io import read_lines, read_stream_lines
 
 TRANSLATE_BATCH = 64
+# Default bound on the source tokens of a text to `seqzoo predict` and `eval`.
+MAX_SOURCE_LENGTH = 1000
 
 
 def _int_at_least(minimum, expected):
@@ -47,6 +49,10 @@ def add_decoding_arguments(p, texts=True):
     """The decoding options of `seqzoo predict`, `eval` and (`texts=False`) `export`."""
     g = p.add_argument_group("decoding options")
     if texts:
+        g.add_argument("--max-source-length", type=positive_int, default=MAX_SOURCE_LENGTH,
+                       metavar="N", help="refuse input texts of more than N source tokens, "
+                       f"naming the line (default {MAX_SOURCE_LENGTH}): the encoder's memory "
+                       "grows with the length of the longest text of a batch")
         g.add_argument("--replace-unk", action="store_true",
                        help="replace each <unk> of an output by the most attended source "
                        "token (attention models)")
@@ -125,9 +131,17 @@ def check_not_empty(texts, path):
             raise InputError(f"{_where(path)}:{number}: empty line; expected text to translate")
 
 
-def check_known(texts, path, tokenizer):
-    """An `InputError` naming the file and line of the first text with unknown tokens."""
+def check_known(texts, path, tokenizer, max_length=None):
+    """An `InputError` naming the file and line of the first text with unknown
+    tokens or (with `max_length`) more than `max_length` source tokens."""
     for number, text in enumerate(texts, start=1):
+        # No tokenizer makes more than 4 tokens of a character (bytes of UTF-8).
+        if max_length is not None and len(text) * 4 > max_length:
+            length = len(tokenizer.encode_batch([text])[0])
+            if length > max_length:
+                raise InputError(
+                    f"{_where(path)}:{number}: {length} source tokens, more than "
+                    f"--max-source-length {max_length}; split the text or raise the bound")
         unknown = tokenizer.unknown_tokens(text)
         if unknown:
             raise InputError(f"{_where(path)}:{number}: {text[:80]!r} has tokens outside the "

@@ -30,7 +30,7 @@ def run(args):
         raise InputError(f"{args.source} has {len(sources)} lines but {args.target} has "
                          f"{len(targets)}; expected aligned files")
     check_not_empty(sources, args.source)
-    check_known(sources, args.source, model.source_tokenizer)
+    check_known(sources, args.source, model.source_tokenizer, args.max_source_length)
     outputs, _ = translate_all(model, sources, beam_size=args.beam_size,
                                max_length=args.max_length, **options)
     exact = float(np.mean([o == t for o, t in zip(outputs, targets)]))

@@ -40,7 +40,7 @@ def run(args):
     options = decoding_options(args, model, beam=args.beam_size > 1 or args.n_best > 1)
     texts = read_texts(args.input, "input file")
     check_not_empty(texts, args.input)
-    check_known(texts, args.input, model.source_tokenizer)
+    check_known(texts, args.input, model.source_tokenizer, args.max_source_length)
     if args.prefix:
         prefixes = read_texts(args.prefix, "prefix file")
         if len(prefixes) != len(texts):

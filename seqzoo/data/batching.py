@@ -4,12 +4,14 @@ import keras
 import numpy as np
 
 from seqzoo.data.padding import decoder_io, pad_sequences
+from seqzoo.errors import ArgumentError
 from seqzoo.text.specials import PAD_ID
 
 
 def _check_int(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Expected `{name}` to be an int >= {minimum}. Received: {name}={value!r}")
+        raise ArgumentError(
+            f"Expected `{name}` to be an int >= {minimum}. Received: {name}={value!r}")
     return int(value)
 
 
@@ -19,24 +21,24 @@ def _as_sequences(sequences, name):
     for i, seq in enumerate(sequences):
         arr = np.asarray(seq)
         if arr.ndim != 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected each of `{name}` to be a 1-D id sequence. "
                 f"Received: {name}[{i}] with shape {arr.shape}"
-            )
+                )
         if arr.size == 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected non-empty sequences. Received: {name}[{i}] is empty"
-            )
+                )
         if arr.dtype.kind not in "iu":
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected integer ids. Received: {name}[{i}] of dtype {arr.dtype}"
-            )
+                )
         if np.any(arr == PAD_ID):
             pos = int(np.argmax(arr == PAD_ID))
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected no PAD_ID={PAD_ID} inside a sequence. Received: "
                 f"{name}[{i}] has it at position {pos}"
-            )
+                )
         arrays.append(arr.astype("int32"))
     return arrays
 
@@ -51,10 +53,10 @@ def _quantile_boundaries(lengths, num_buckets):
 def _check_boundaries(boundaries):
     values = [_check_int("boundaries[i]", b, 1) for b in boundaries]
     if not values or any(b >= c for b, c in zip(values, values[1:])):
-        raise ValueError(
+        raise ArgumentError(
             "Expected `boundaries` to be a non-empty, strictly increasing list "
             f"of ints. Received: boundaries={list(boundaries)!r}"
-        )
+            )
     return tuple(values)
 
 
@@ -165,10 +167,10 @@ class BucketedBatches(keras.utils.PyDataset):
         **pydataset_kwargs,
     ):
         if pydataset_kwargs.get("use_multiprocessing"):
-            raise ValueError(
+            raise ArgumentError(
                 "BucketedBatches tracks the epoch in this process; use threads "
                 "(workers=N) instead. Received: use_multiprocessing=True"
-            )
+                )
         super().__init__(**pydataset_kwargs)
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.seed = _check_int("seed", seed, 0)
@@ -177,11 +179,11 @@ class BucketedBatches(keras.utils.PyDataset):
         self.pad_to_multiple = _check_int("pad_to_multiple", pad_to_multiple, 1)
         self._sources = _as_sequences(source_ids, "source_ids")
         if not self._sources:
-            raise ValueError("Expected at least one sequence. Received: empty source_ids")
+            raise ArgumentError("Expected at least one sequence. Received: empty source_ids")
         self._targets = None
         self._labels = None
         if target_ids is not None and labels is not None:
-            raise ValueError("Expected `target_ids` or `labels`, not both. Received: both")
+            raise ArgumentError("Expected `target_ids` or `labels`, not both. Received: both")
         if target_ids is not None:
             self._targets = _as_sequences(target_ids, "target_ids")
             self._check_count("target_ids", len(self._targets))
@@ -209,27 +211,27 @@ class BucketedBatches(keras.utils.PyDataset):
         if not self.drop_remainder:
             self._num_batches += sum(1 for r in remainders if r)
         if self._num_batches == 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"drop_remainder=True leaves no batch: every bucket has fewer than "
                 f"batch_size={self.batch_size} examples. Received: {len(lengths)} examples"
-            )
+                )
         self._epoch = 0
         self._cache = None
         self._served = set()
 
     def _check_count(self, name, count):
         if count != len(self._sources):
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected as many {name} as source_ids. Received: "
                 f"{len(self._sources)} source_ids and {count} {name}"
-            )
+                )
 
     def _make_boundaries(self, boundaries, num_buckets):
         if boundaries is not None and num_buckets is not None:
-            raise ValueError(
+            raise ArgumentError(
                 "Expected `boundaries` or `num_buckets`, not both. Received: "
                 f"boundaries={boundaries!r}, num_buckets={num_buckets!r}"
-            )
+                )
         if boundaries is not None:
             return _check_boundaries(boundaries)
         if num_buckets is not None:

@@ -12,7 +12,7 @@ import logging
 import os
 from typing import NamedTuple
 
-from seqzoo.errors import DataError
+from seqzoo.errors import ArgumentError, DataError
 from seqzoo.io import read_lines
 
 logger = logging.getLogger("seqzoo")
@@ -64,7 +64,7 @@ class ParallelCorpus:
     def __post_init__(self):
         sizes = (len(self.sources), len(self.targets), len(self.line_numbers))
         if len(set(sizes)) != 1:
-            raise ValueError(
+            raise ArgumentError(
                 "Expected as many sources, targets and line numbers. Received: "
                 f"len(sources)={sizes[0]}, len(targets)={sizes[1]}, "
                 f"len(line_numbers)={sizes[2]}"
@@ -104,13 +104,13 @@ def _num_tokens(text):
 def _check_arguments(max_length, length_fn, on_long, on_empty):
     for name, value in (("on_long", on_long), ("on_empty", on_empty)):
         if value not in _MODES:
-            raise ValueError(f"Received: {name}={value!r}; expected one of {_MODES}")
+            raise ArgumentError(f"Received: {name}={value!r}; expected one of {_MODES}")
     if max_length is not None and (
         isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
     ):
-        raise ValueError(f"Received: max_length={max_length!r}; expected an int >= 1 or None")
+        raise ArgumentError(f"Received: max_length={max_length!r}; expected an int >= 1 or None")
     if length_fn is not None and not callable(length_fn):
-        raise ValueError(f"Received: length_fn={length_fn!r}; expected a callable or None")
+        raise ArgumentError(f"Received: length_fn={length_fn!r}; expected a callable or None")
 
 
 def _file_pairs(source, target):
@@ -287,7 +287,7 @@ def _encode_all(tokenizer, texts, name):
         )
     encoded = [list(ids) for ids in encoded]
     if len(encoded) != len(texts):
-        raise ValueError(
+        raise ArgumentError(
             f"Expected {name} to return one id list per text. Received: "
             f"{len(encoded)} id lists for {len(texts)} texts"
         )

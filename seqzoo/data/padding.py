@@ -7,6 +7,7 @@ are right padded.
 
 import numpy as np
 
+from seqzoo.errors import ArgumentError
 from seqzoo.text.specials import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -14,11 +15,11 @@ def _check_maxlen(maxlen):
     if maxlen is None:
         return
     if isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)):
-        raise ValueError(
+        raise ArgumentError(
             f"Expected `maxlen` to be an int or None. Received: maxlen={maxlen!r}"
         )
     if maxlen < 1:
-        raise ValueError(f"Expected `maxlen` >= 1. Received: maxlen={maxlen}")
+        raise ArgumentError(f"Expected `maxlen` >= 1. Received: maxlen={maxlen}")
 
 
 def _as_rows(sequences):
@@ -30,13 +31,13 @@ def _as_rows(sequences):
         for i, seq in enumerate(sequences):
             row = np.asarray(seq)
             if row.ndim != 1:
-                raise ValueError(
+                raise ArgumentError(
                     f"Expected every sequence to be 1-D. Received: sequence {i} "
                     f"with shape {row.shape}"
                 )
             rows.append(row)
     if not rows:
-        raise ValueError("Expected at least one sequence. Received: an empty batch")
+        raise ArgumentError("Expected at least one sequence. Received: an empty batch")
     return rows
 
 
@@ -159,7 +160,7 @@ def lengths_from_ids(ids, pad_id=PAD_ID):
     """
     ids = np.asarray(ids)
     if ids.ndim < 1:
-        raise ValueError(f"Expected ids of rank >= 1. Received: ids.shape={ids.shape}")
+        raise ArgumentError(f"Expected ids of rank >= 1. Received: ids.shape={ids.shape}")
     return np.sum(ids != pad_id, axis=-1).astype("int32")
 
 
@@ -178,7 +179,7 @@ def check_right_padded(ids, pad_id=PAD_ID):
     """
     ids = np.asarray(ids)
     if ids.ndim != 2:
-        raise ValueError(f"Expected 2-D ids (batch, length). Received: ids.shape={ids.shape}")
+        raise ArgumentError(f"Expected 2-D ids (batch, length). Received: ids.shape={ids.shape}")
     real = ids != pad_id
     pad_seen = np.logical_or.accumulate(~real, axis=1)
     bad = real & pad_seen
@@ -187,7 +188,7 @@ def check_right_padded(ids, pad_id=PAD_ID):
         row = int(rows[0])
         pos = int(np.argmax(bad[row]))
         first_pad = int(np.argmax(~real[row]))
-        raise ValueError(
+        raise ArgumentError(
             f"Expected right-padded ids. Received: row {row} has id {ids[row, pos]} "
             f"at position {pos} after pad_id={pad_id} at position {first_pad} "
             f"({rows.size} rows are not right padded)"

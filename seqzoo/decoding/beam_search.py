@@ -45,6 +45,7 @@ import keras
 from keras import ops
 
 from seqzoo.decoding.constraints import check_constraint_args, constrain, has_constraints
+from seqzoo.errors import ArgumentError
 from seqzoo.text.specials import EOS_ID, PAD_ID
 
 # Coverage sums are floored before the log: a real source position that got
@@ -62,31 +63,31 @@ def _check_beam_args(beam_size, max_length, n_best, length_penalty, coverage_pen
                      alignment_fn, source_mask, length_normalization="gnmt", min_length=0,
                      no_repeat_ngram_size=0):
     if length_normalization not in LENGTH_NORMALIZATIONS:
-        raise ValueError(f"Expected length_normalization to be one of {LENGTH_NORMALIZATIONS}. "
-                         f"Received: length_normalization={length_normalization!r}")
+        raise ArgumentError(f"Expected length_normalization to be one of {LENGTH_NORMALIZATIONS}. "
+                            f"Received: length_normalization={length_normalization!r}")
     check_constraint_args(min_length, no_repeat_ngram_size)
     for name, value in (("beam_size", beam_size), ("max_length", max_length)):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected {name} to be a positive integer. Received: {name}={value!r}"
             )
     if not isinstance(n_best, numbers.Integral) or isinstance(n_best, bool) or not (
         1 <= n_best <= beam_size
     ):
-        raise ValueError(
+        raise ArgumentError(
             f"Expected n_best to be an integer in [1, beam_size={beam_size}]. "
             f"Received: n_best={n_best!r}"
         )
     for name, value in (("length_penalty", length_penalty), ("coverage_penalty", coverage_penalty)):
         if not isinstance(value, numbers.Real) or not value >= 0:
-            raise ValueError(f"Expected {name} to be a number >= 0. Received: {name}={value!r}")
+            raise ArgumentError(f"Expected {name} to be a number >= 0. Received: {name}={value!r}")
     if coverage_penalty > 0 and alignment_fn is None:
-        raise ValueError(
+        raise ArgumentError(
             "The coverage penalty needs the attention of every step: pass alignment_fn. "
             f"Received: coverage_penalty={coverage_penalty!r}, alignment_fn=None"
         )
     if source_mask is not None and alignment_fn is None:
-        raise ValueError(
+        raise ArgumentError(
             "source_mask is only used with alignment_fn (coverage and alignments). "
             "Received: source_mask with alignment_fn=None"
         )

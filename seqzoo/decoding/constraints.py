@@ -17,6 +17,8 @@ import numbers
 
 from keras import ops
 
+from seqzoo.errors import ArgumentError
+
 BANNED = -1e9
 
 
@@ -24,7 +26,8 @@ def check_constraint_args(min_length, no_repeat_ngram_size):
     for name, value in (("min_length", min_length),
                         ("no_repeat_ngram_size", no_repeat_ngram_size)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-            raise ValueError(f"Expected {name} to be an integer >= 0. Received: {name}={value!r}")
+            raise ArgumentError(
+                f"Expected {name} to be an integer >= 0. Received: {name}={value!r}")
 
 
 def has_constraints(min_length, no_repeat_ngram_size, prefix=None):

@@ -11,20 +11,21 @@ import keras
 from keras import ops
 
 from seqzoo.decoding.constraints import check_constraint_args, constrain, has_constraints
+from seqzoo.errors import ArgumentError
 from seqzoo.text.specials import EOS_ID, PAD_ID
 
 
 def _check_decode_args(max_length, temperature=1.0, top_k=None, top_p=None, min_length=0,
                        no_repeat_ngram_size=0):
     if not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"Expected a positive integer. Received: max_length={max_length!r}")
+        raise ArgumentError(f"Expected a positive integer. Received: max_length={max_length!r}")
     if not temperature > 0:
-        raise ValueError(f"Expected temperature > 0. Received: temperature={temperature!r}")
+        raise ArgumentError(f"Expected temperature > 0. Received: temperature={temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError("Expected top_k to be None or a positive integer. "
-                         f"Received: top_k={top_k!r}")
+        raise ArgumentError("Expected top_k to be None or a positive integer. "
+                            f"Received: top_k={top_k!r}")
     if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"Expected top_p to be None or in (0, 1]. Received: top_p={top_p!r}")
+        raise ArgumentError(f"Expected top_p to be None or in (0, 1]. Received: top_p={top_p!r}")
     check_constraint_args(min_length, no_repeat_ngram_size)
 
 

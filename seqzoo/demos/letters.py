@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from seqzoo.errors import DataError, InputError
+from seqzoo.errors import ArgumentError, DataError, InputError
 from seqzoo.io import atomic_write
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
@@ -30,8 +30,8 @@ def random_words(count, min_length, max_length, rng, exclude=()):
     held-out sets hold unseen words wherever the length allows.
     """
     if not 1 <= min_length <= max_length:
-        raise ValueError("Expected 1 <= min_length <= max_length. Received: "
-                         f"min_length={min_length}, max_length={max_length}")
+        raise ArgumentError("Expected 1 <= min_length <= max_length. Received: "
+                            f"min_length={min_length}, max_length={max_length}")
     exclude = set(exclude)
     excluded_by_length = {}
     for word in exclude:

@@ -19,6 +19,7 @@ import keras
 from keras import ops
 
 from seqzoo.checks import check_positive_int
+from seqzoo.errors import ArgumentError
 
 LUONG_SCORES = ("dot", "general", "scaled")
 
@@ -33,7 +34,7 @@ def _check_units(value, allow_none=False):
 
 def _check_bool(name, value):
     if not isinstance(value, bool):
-        raise ValueError(f"Expected {name} to be a bool. Received: {name}={value!r}")
+        raise ArgumentError(f"Expected {name} to be a bool. Received: {name}={value!r}")
 
 
 def dot_scores(query, keys):
@@ -108,7 +109,7 @@ class BaseAttention(keras.layers.Layer):
     def build(self, query_shape, memory_shape):
         query_size, memory_size = query_shape[-1], memory_shape[-1]
         if query_size is None or memory_size is None:
-            raise ValueError(
+            raise ArgumentError(
                 "Expected the last dimensions of query and memory to be known. "
                 f"Received: query_shape={tuple(query_shape)}, memory_shape={tuple(memory_shape)}"
             )
@@ -151,7 +152,7 @@ class BaseAttention(keras.layers.Layer):
         self._check_built()
         rank = len(query.shape)
         if rank not in (2, 3):
-            raise ValueError(
+            raise ArgumentError(
                 "Expected a query of shape [B, Q] or [B, T, Q]. "
                 f"Received: query.shape={tuple(query.shape)}"
             )
@@ -162,7 +163,7 @@ class BaseAttention(keras.layers.Layer):
             q = ops.expand_dims(q, 1)
         if self.coverage:
             if coverage is None or rank != 2:
-                raise ValueError(
+                raise ArgumentError(
                     "An attention layer with coverage=True attends one step at a time "
                     "and needs the coverage of the previous steps. Received: "
                     f"query.shape={tuple(query.shape)}, coverage={coverage is not None}")
@@ -248,7 +249,7 @@ class LuongAttention(BaseAttention):
         super().__init__(**kwargs)
         _check_units(units, allow_none=True)
         if score not in LUONG_SCORES:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected score to be one of {list(LUONG_SCORES)}. Received: score={score!r}"
             )
         _check_bool("learned_scale", learned_scale)
@@ -261,12 +262,12 @@ class LuongAttention(BaseAttention):
     def build(self, query_shape, memory_shape):
         super().build(query_shape, memory_shape)
         if self.units is not None and self.query_size != self.units:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected a query of size units={self.units}. "
                 f"Received: query size={self.query_size}"
             )
         if self.score_mode != "general" and self.query_size != self.memory_size:
-            raise ValueError(
+            raise ArgumentError(
                 f"score={self.score_mode!r} needs query and memory of the same size; "
                 "use score='general' for different sizes. "
                 f"Received: query size={self.query_size}, memory size={self.memory_size}"

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from seqzoo.errors import ArgumentError
+
 BRIDGES = ("copy", "dense", "zero")
 
 
@@ -40,10 +42,10 @@ class Bridge(keras.layers.Layer):
                  decoder_num_states=2, merge_mode="concat", **kwargs):
         super().__init__(**kwargs)
         if mode not in BRIDGES:
-            raise ValueError(f"Expected bridge mode in {list(BRIDGES)}. Received: mode={mode!r}")
+            raise ArgumentError(f"Expected bridge mode in {list(BRIDGES)}. Received: mode={mode!r}")
         if not isinstance(decoder_units, int) or decoder_units < 1:
-            raise ValueError("Expected a positive integer. "
-                             f"Received: decoder_units={decoder_units!r}")
+            raise ArgumentError("Expected a positive integer. "
+                                f"Received: decoder_units={decoder_units!r}")
         self.mode = mode
         self.decoder_units = decoder_units
         self.decoder_layers = decoder_layers
@@ -95,7 +97,7 @@ class Bridge(keras.layers.Layer):
         num_states = len(encoder_states[0][0])
         if (len(encoder_states) != self.decoder_layers or width != self.decoder_units
                 or num_states != self.decoder_num_states):
-            raise ValueError(
+            raise ArgumentError(
                 "A 'copy' bridge needs the decoder to match the encoder: "
                 f"{len(encoder_states)} layers, joined state size {width}, "
                 f"{num_states} state(s) per layer. Received: decoder_layers="

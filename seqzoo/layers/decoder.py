@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from seqzoo.errors import ArgumentError
 from seqzoo.layers.rnn import RNNStack
 
 ATTENTIONS = (None, "luong", "bahdanau")
@@ -18,7 +19,7 @@ def make_attention(kind, score="general", units=None, normalize=False, coverage=
         return LuongAttention(score=score, coverage=coverage, name=name)
     if kind == "bahdanau":
         return BahdanauAttention(units, normalize=normalize, coverage=coverage, name=name)
-    raise ValueError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={kind!r}")
+    raise ArgumentError(f"Expected attention in {list(ATTENTIONS)}. Received: attention={kind!r}")
 
 
 @keras.saving.register_keras_serializable(package="seqzoo")
@@ -72,14 +73,15 @@ class RNNDecoder(keras.layers.Layer):
                  input_feeding=False, coverage=False, **kwargs):
         super().__init__(**kwargs)
         if attention not in ATTENTIONS:
-            raise ValueError(f"Expected attention in {list(ATTENTIONS)}. "
-                             f"Received: attention={attention!r}")
+            raise ArgumentError(f"Expected attention in {list(ATTENTIONS)}. "
+                                f"Received: attention={attention!r}")
         if input_feeding and attention is None:
-            raise ValueError("input_feeding=True needs an attention mechanism. "
-                             "Received: attention=None")
+            raise ArgumentError("input_feeding=True needs an attention mechanism. "
+                                "Received: attention=None")
         if coverage and not input_feeding:
-            raise ValueError("coverage=True needs the stepwise decoder. Received: coverage=True, "
-                             "input_feeding=False")
+            raise ArgumentError(
+                "coverage=True needs the stepwise decoder. Received: coverage=True, "
+                "input_feeding=False")
         self.units = units
         self.num_layers = num_layers
         self.cell = cell

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from seqzoo.errors import ArgumentError
 from seqzoo.text.specials import PAD_ID
 
 
@@ -49,11 +50,11 @@ class TokenEmbedding(keras.layers.Layer):
         super().__init__(**kwargs)
         for name, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(
+                raise ArgumentError(
                     f"Expected a positive integer. Received: {name}={value!r}"
                 )
         if not 0 <= pad_id < vocab_size:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected 0 <= pad_id < vocab_size={vocab_size}. Received: pad_id={pad_id}"
             )
         if isinstance(scale, bool):
@@ -61,7 +62,7 @@ class TokenEmbedding(keras.layers.Layer):
         elif isinstance(scale, (int, float)) and scale > 0:
             factor = float(scale)
         else:
-            raise ValueError(f"Expected a bool or a positive number. Received: scale={scale!r}")
+            raise ArgumentError(f"Expected a bool or a positive number. Received: scale={scale!r}")
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.pad_id = pad_id
@@ -114,7 +115,7 @@ class TokenEmbedding(keras.layers.Layer):
             Logits of shape `[..., vocab_size]`: `hidden @ embeddings^T`.
         """
         if hidden.shape[-1] is not None and hidden.shape[-1] != self.embedding_dim:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected inputs with last dimension embedding_dim={self.embedding_dim} "
                 f"to project onto the vocabulary. Received: shape={tuple(hidden.shape)}"
             )

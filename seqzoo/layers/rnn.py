@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from seqzoo.checks import check_choice, check_positive_int
+from seqzoo.errors import ArgumentError
 from seqzoo.layers import recurrence
 
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -27,6 +28,19 @@ def accelerator_present():
 
         return torch.cuda.is_available()
     return False
+
+
+def _projected_is_faster(rnn):
+    """Where `loop="auto"` takes the projected loop: where the `rnn` suite
+    measured it faster than Keras' loop (docs/results/rnn-cpu.md). That is the
+    GRU on TensorFlow's CPU backend (1.03-1.21x); on JAX, and for the LSTM,
+    Keras' loop was as fast or faster (XLA fuses its per-step input product),
+    and on a GPU cuDNN is."""
+    return (
+        keras.backend.backend() == "tensorflow"
+        and isinstance(rnn, keras.layers.GRU)
+        and not accelerator_present()
+    )
 
 
 @keras.saving.register_keras_serializable(package="seqzoo")
@@ -59,10 +73,11 @@ class RNNStack(keras.layers.Layer):
         loop: how the time loop runs. `"projected"` projects the inputs of
             all steps in one matrix product before the loop, which then does
             only the recurrent product and the gates (seqzoo.layers.
-            recurrence; faster on the CPU); `"keras"` calls the Keras layers
-            (their generic loop, or cuDNN on a GPU); `"auto"` (default) is
-            `"projected"` where the backend has no GPU and `"keras"` where
-            it has one. Both compute the same function of the same weights.
+            recurrence); `"keras"` calls the Keras layers (their generic
+            loop, or cuDNN on a GPU); `"auto"` (default) takes the projected
+            loop where it was measured faster (the GRU on TensorFlow's CPU
+            backend) and Keras' elsewhere. Both compute the same function of
+            the same weights.
         kernel_initializer, recurrent_initializer: passed to the Keras
             layers.
 
@@ -106,7 +121,7 @@ class RNNStack(keras.layers.Layer):
         check_choice("use_cudnn", use_cudnn, ("auto", True, False))
         check_choice("loop", loop, LOOPS)
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Expected 0 <= dropout < 1. Received: dropout={dropout!r}")
+            raise ArgumentError(f"Expected 0 <= dropout < 1. Received: dropout={dropout!r}")
         self.units = units
         self.num_layers = num_layers
         self.cell = cell
@@ -115,7 +130,7 @@ class RNNStack(keras.layers.Layer):
         self.residual = residual
         self.dropout = dropout
         if stateful and bidirectional:
-            raise ValueError(
+            raise ArgumentError(
                 "A stateful stack reads forward only. Received: stateful=True, bidirectional=True"
             )
         self.use_cudnn = use_cudnn
@@ -180,7 +195,7 @@ class RNNStack(keras.layers.Layer):
 
     def call(self, inputs, mask=None, initial_state=None, training=False):
         if initial_state is not None and len(initial_state) != self.num_layers:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected initial_state with one entry per layer ({self.num_layers}). "
                 f"Received: {len(initial_state)} entries"
             )
@@ -214,7 +229,7 @@ class RNNStack(keras.layers.Layer):
             return False
         if self.loop == "projected":
             return True
-        return self.use_cudnn is False or not accelerator_present()
+        return _projected_is_faster(rnn)
 
     def initial_states(self, batch_size, dtype="float32"):
         """Zero states in the structure `call` returns, `[B, units]` each."""

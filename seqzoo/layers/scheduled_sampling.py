@@ -7,18 +7,20 @@ to `max_probability`; `k` sets how many steps that takes.
 
 from keras import ops
 
+from seqzoo.errors import ArgumentError
+
 SCHEDULES = ("linear", "exponential", "inverse_sigmoid")
 
 
 def check_schedule(schedule, k, max_probability):
     if schedule not in SCHEDULES:
-        raise ValueError(f"Expected a schedule in {list(SCHEDULES)}. Received: "
-                         f"scheduled_sampling={schedule!r}")
+        raise ArgumentError(f"Expected a schedule in {list(SCHEDULES)}. Received: "
+                            f"scheduled_sampling={schedule!r}")
     if not k > 0:
-        raise ValueError(f"Expected sampling_steps > 0. Received: sampling_steps={k!r}")
+        raise ArgumentError(f"Expected sampling_steps > 0. Received: sampling_steps={k!r}")
     if not 0.0 <= max_probability <= 1.0:
-        raise ValueError("Expected 0 <= max_sampling_probability <= 1. Received: "
-                         f"max_sampling_probability={max_probability!r}")
+        raise ArgumentError("Expected 0 <= max_sampling_probability <= 1. Received: "
+                            f"max_sampling_probability={max_probability!r}")
 
 
 def sampling_probability(schedule, step, k, max_probability):

@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from seqzoo.checks import check_positive_int
+from seqzoo.errors import ArgumentError
 from seqzoo.losses.samplers import (
     _candidate_sampler,
     _check_sampler,
@@ -92,29 +93,29 @@ def sampled_softmax_loss(
     if len(labels.shape) == 1 and num_true == 1:
         labels = ops.expand_dims(labels, -1)
     if len(labels.shape) != 2 or labels.shape[1] not in (None, num_true):
-        raise ValueError(
+        raise ArgumentError(
             "`labels` must have the shape `[batch_size, num_true]` with "
             f"num_true={num_true}. Received: labels.shape={tuple(labels.shape)}"
         )
     if len(inputs.shape) != 2:
-        raise ValueError(
+        raise ArgumentError(
             "`inputs` must have the shape `[batch_size, dim]`. "
             f"Received: inputs.shape={tuple(inputs.shape)}"
         )
     if len(weights.shape) != 2:
-        raise ValueError(
+        raise ArgumentError(
             "`weights` must have the shape `[num_classes, dim]`. "
             f"Received: weights.shape={tuple(weights.shape)}"
         )
     if len(biases.shape) != 1:
-        raise ValueError(
+        raise ArgumentError(
             "`biases` must have the shape `[num_classes]`. "
             f"Received: biases.shape={tuple(biases.shape)}"
         )
 
     if sampled_values is None:
         if num_sampled > num_classes:
-            raise ValueError(
+            raise ArgumentError(
                 "`num_sampled` cannot exceed `num_classes`. Received: "
                 f"num_sampled={num_sampled}, num_classes={num_classes}"
             )
@@ -126,7 +127,7 @@ def sampled_softmax_loss(
     true_expected = ops.stop_gradient(_float32(true_expected))
     sampled_expected = ops.stop_gradient(_float32(sampled_expected))
     if sampled.shape[0] is not None and sampled.shape[0] != num_sampled:
-        raise ValueError(
+        raise ArgumentError(
             "`sampled_values` must hold `num_sampled` candidates. Received: "
             f"num_sampled={num_sampled}, sampled candidates of shape "
             f"{tuple(sampled.shape)}"
@@ -226,7 +227,7 @@ class SampledSoftmax(keras.layers.Layer):
         super().__init__(**kwargs)
         num_classes = check_positive_int("num_classes", num_classes)
         if tied_embedding is not None and tied_embedding.vocab_size != num_classes:
-            raise ValueError(
+            raise ArgumentError(
                 "A tied embedding must have one row per class. Received: "
                 f"num_classes={num_classes}, tied_embedding.vocab_size={tied_embedding.vocab_size}"
             )
@@ -236,7 +237,7 @@ class SampledSoftmax(keras.layers.Layer):
         if num_sampled is not None:
             num_sampled = check_positive_int("num_sampled", num_sampled)
         if num_sampled is not None and num_sampled >= num_classes:
-            raise ValueError(
+            raise ArgumentError(
                 "`num_sampled` must be smaller than `num_classes`. Received: "
                 f"num_sampled={num_sampled}, num_classes={num_classes}"
             )
@@ -244,7 +245,7 @@ class SampledSoftmax(keras.layers.Layer):
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
         ):
-            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+            raise ArgumentError(f"`seed` must be an int or None. Received: seed={seed!r}")
         self.num_classes = num_classes
         self.num_sampled = num_sampled
         self.sampler = sampler
@@ -259,7 +260,7 @@ class SampledSoftmax(keras.layers.Layer):
     def build(self, input_shape):
         dim = input_shape[-1]
         if dim is None:
-            raise ValueError(
+            raise ArgumentError(
                 "The last axis of the inputs of `SampledSoftmax` must be "
                 f"known. Received: input_shape={tuple(input_shape)}"
             )
@@ -270,7 +271,7 @@ class SampledSoftmax(keras.layers.Layer):
                 initializer=self.kernel_initializer,
             )
         elif dim != self.tied_embedding.embedding_dim:
-            raise ValueError(
+            raise ArgumentError(
                 "The inputs of a tied `SampledSoftmax` must have the embedding size "
                 f"{self.tied_embedding.embedding_dim}. Received: input_shape={tuple(input_shape)}"
             )
@@ -321,7 +322,7 @@ class SampledSoftmax(keras.layers.Layer):
         if tuple(labels.shape) != tuple(inputs.shape[:-1]) and None not in (
             tuple(labels.shape) + tuple(inputs.shape[:-1])
         ):
-            raise ValueError(
+            raise ArgumentError(
                 "`labels` must have the shape of `inputs` without its last "
                 f"axis. Received: labels.shape={tuple(labels.shape)}, "
                 f"inputs.shape={tuple(inputs.shape)}"

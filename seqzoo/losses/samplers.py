@@ -13,6 +13,7 @@ import numpy as np
 from keras import ops
 
 from seqzoo.checks import check_positive_int
+from seqzoo.errors import ArgumentError
 
 SAMPLERS = ("log_uniform", "uniform")
 
@@ -20,7 +21,7 @@ SAMPLERS = ("log_uniform", "uniform")
 
 def _check_sampler(sampler):
     if sampler not in SAMPLERS:
-        raise ValueError(
+        raise ArgumentError(
             f"`sampler` must be one of {SAMPLERS}. Received: sampler={sampler!r}"
         )
 
@@ -29,7 +30,7 @@ def _check_seed(seed):
     if seed is None or isinstance(seed, keras.random.SeedGenerator):
         return
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(
+        raise ArgumentError(
             "`seed` must be None, an int or a `keras.random.SeedGenerator`. "
             f"Received: seed={seed!r}"
         )
@@ -126,13 +127,13 @@ def _candidate_sampler(
     range_max = check_positive_int("range_max", range_max)
     _check_seed(seed)
     if unique and num_sampled > range_max:
-        raise ValueError(
+        raise ArgumentError(
             "With `unique=True`, `num_sampled` cannot exceed `range_max`. "
             f"Received: num_sampled={num_sampled}, range_max={range_max}"
         )
     true_classes = ops.convert_to_tensor(true_classes)
     if len(true_classes.shape) != 2:
-        raise ValueError(
+        raise ArgumentError(
             "`true_classes` must have the shape `[batch_size, num_true]`. "
             f"Received: true_classes.shape={tuple(true_classes.shape)}"
         )

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from seqzoo.errors import ArgumentError
 from seqzoo.text.specials import PAD_ID
 
 _HALF_DTYPES = ("float16", "bfloat16")
@@ -86,14 +87,14 @@ def _check_flags(
     sum_over_batch,
 ):
     if average_across_timesteps and sum_over_timesteps:
-        raise ValueError(
+        raise ArgumentError(
             "`average_across_timesteps` and `sum_over_timesteps` cannot both "
             "be True. Received: average_across_timesteps="
             f"{average_across_timesteps}, sum_over_timesteps="
             f"{sum_over_timesteps}"
         )
     if average_across_batch and sum_over_batch:
-        raise ValueError(
+        raise ArgumentError(
             "`average_across_batch` and `sum_over_batch` cannot both be True. "
             f"Received: average_across_batch={average_across_batch}, "
             f"sum_over_batch={sum_over_batch}"
@@ -102,7 +103,7 @@ def _check_flags(
 
 def _check_smoothing(label_smoothing):
     if not 0.0 <= float(label_smoothing) <= 1.0:
-        raise ValueError(
+        raise ArgumentError(
             "`label_smoothing` must be in [0, 1]. "
             f"Received: label_smoothing={label_smoothing}"
         )
@@ -111,7 +112,7 @@ def _check_smoothing(label_smoothing):
 def _check_same_leading_dims(name, shape, ref_shape):
     for axis, (a, b) in enumerate(zip(shape[:2], ref_shape[:2])):
         if a is not None and b is not None and a != b:
-            raise ValueError(
+            raise ArgumentError(
                 f"`{name}` must have the shape `[batch_size, sequence_length]`"
                 f" of `logits`, {tuple(ref_shape[:2])}; axis {axis} differs. "
                 f"Received: {name}.shape={tuple(shape)}"
@@ -205,13 +206,13 @@ def sequence_loss(
     _check_smoothing(label_smoothing)
     if softmax_loss_function is not None:
         if label_smoothing:
-            raise ValueError(
+            raise ArgumentError(
                 "`label_smoothing` applies to the built-in cross-entropy "
                 "only; it cannot be combined with `softmax_loss_function`. "
                 f"Received: label_smoothing={label_smoothing}"
             )
         if not from_logits:
-            raise ValueError(
+            raise ArgumentError(
                 "`from_logits=False` applies to the built-in cross-entropy "
                 "only; it cannot be combined with `softmax_loss_function`. "
                 f"Received: from_logits={from_logits}"
@@ -219,13 +220,13 @@ def sequence_loss(
     logits = ops.convert_to_tensor(logits)
     targets = ops.convert_to_tensor(targets)
     if len(logits.shape) != 3:
-        raise ValueError(
+        raise ArgumentError(
             "`logits` must have the shape "
             "`[batch_size, sequence_length, num_classes]`. "
             f"Received: logits.shape={tuple(logits.shape)}"
         )
     if len(targets.shape) != 2:
-        raise ValueError(
+        raise ArgumentError(
             "`targets` must have the shape `[batch_size, sequence_length]`. "
             f"Received: targets.shape={tuple(targets.shape)}"
         )
@@ -233,7 +234,7 @@ def sequence_loss(
     if weights is not None:
         weights = ops.convert_to_tensor(weights)
         if len(weights.shape) != 2:
-            raise ValueError(
+            raise ArgumentError(
                 "`weights` must have the shape "
                 "`[batch_size, sequence_length]`. "
                 f"Received: weights.shape={tuple(weights.shape)}"
@@ -367,7 +368,7 @@ class SequenceLoss(keras.losses.Loss):
         if pad_id is not None and (
             isinstance(pad_id, bool) or not isinstance(pad_id, (int, np.integer))
         ):
-            raise ValueError(
+            raise ArgumentError(
                 f"`pad_id` must be an int or None. Received: pad_id={pad_id!r}"
             )
         super().__init__(name=name, reduction="none", dtype=dtype)
@@ -394,7 +395,7 @@ class SequenceLoss(keras.losses.Loss):
             elif len(sample_weight.shape) == 3 and sample_weight.shape[-1] == 1:
                 sample_weight = ops.squeeze(sample_weight, -1)
             if len(sample_weight.shape) != 2:
-                raise ValueError(
+                raise ArgumentError(
                     "`sample_weight` must have the shape `[batch_size]` or "
                     "`[batch_size, sequence_length]`. "
                     f"Received: sample_weight.shape={tuple(sample_weight.shape)}"

@@ -6,6 +6,8 @@ deletions all cost 1) computed by the `editdistance` package.
 
 import editdistance
 
+from seqzoo.errors import ArgumentError
+
 
 def edit_distance(hypothesis, reference):
     """Levenshtein distance between two sequences of hashable tokens (or strings)."""
@@ -27,13 +29,13 @@ def error_rate(hypotheses, references):
     """
     hypotheses, references = list(hypotheses), list(references)
     if len(hypotheses) != len(references):
-        raise ValueError(
+        raise ArgumentError(
             f"Expected as many hypotheses as references. Received: "
             f"{len(hypotheses)} hypotheses and {len(references)} references"
         )
     total = sum(len(r) for r in references)
     if total == 0:
-        raise ValueError(
+        raise ArgumentError(
             "Expected at least one reference token; received "
             f"{len(references)} empty references"
         )

@@ -8,6 +8,7 @@ Padded target positions never count, whatever is predicted there.
 import keras
 from keras import ops
 
+from seqzoo.errors import ArgumentError
 from seqzoo.text.specials import PAD_ID
 
 
@@ -16,7 +17,7 @@ def _predicted_ids(y_true, y_pred):
     if len(y_pred.shape) == len(y_true.shape) + 1:
         y_pred = ops.argmax(y_pred, axis=-1)
     elif len(y_pred.shape) != len(y_true.shape):
-        raise ValueError(
+        raise ArgumentError(
             "Expected y_pred of shape [B, T, V] (scores) or [B, T] (ids) for "
             f"y_true of shape {tuple(y_true.shape)}. Received: y_pred.shape="
             f"{tuple(y_pred.shape)}"

@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from seqzoo.checks import check_positive_int, check_rate  # noqa: F401 (used by the models)
-from seqzoo.errors import InputError
+from seqzoo.errors import ArgumentError, InputError
 from seqzoo.io import set_default_mode
 from seqzoo.layers.embedding import TokenEmbedding
 from seqzoo.text.embeddings import load_embeddings
@@ -183,8 +183,8 @@ class ZooModel(keras.Model):
         ids = self.tokenizer.encode_batch(list(texts))
         for index, row in enumerate(ids):
             if not row:
-                raise ValueError("Expected non-empty texts. "
-                                 f"Received: texts[{index}]={texts[index]!r}")
+                raise ArgumentError("Expected non-empty texts. "
+                                    f"Received: texts[{index}]={texts[index]!r}")
         return pad_sequences(ids)
 
     def predict_texts(self, texts, **kwargs):
@@ -286,7 +286,7 @@ def sequence_inputs(vocab_size=None, embedding_dim=None, input_dim=None, mask_va
     from seqzoo.layers import TokenEmbedding
 
     if (vocab_size is None) == (input_dim is None):
-        raise ValueError(
+        raise ArgumentError(
             "Expected exactly one of vocab_size (token inputs) and input_dim (feature "
             f"inputs). Received: vocab_size={vocab_size!r}, input_dim={input_dim!r}"
         )

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from seqzoo.errors import ArgumentError
 from seqzoo.layers.rnn import RNNStack
 from seqzoo.models.base import ZooModel, check_positive_int, check_rate, sequence_inputs
 
@@ -16,7 +17,7 @@ class MaskedPooling(keras.layers.Layer):
     def __init__(self, mode="mean", **kwargs):
         super().__init__(**kwargs)
         if mode not in ("mean", "max"):
-            raise ValueError(f"Expected mode 'mean' or 'max'. Received: mode={mode!r}")
+            raise ArgumentError(f"Expected mode 'mean' or 'max'. Received: mode={mode!r}")
         self.mode = mode
         self.supports_masking = True
 
@@ -86,7 +87,8 @@ class SequenceClassifier(ZooModel):
         check_positive_int("num_classes", num_classes)
         check_rate("output_dropout", output_dropout)
         if pooling not in POOLINGS:
-            raise ValueError(f"Expected pooling in {list(POOLINGS)}. Received: pooling={pooling!r}")
+            raise ArgumentError(
+                f"Expected pooling in {list(POOLINGS)}. Received: pooling={pooling!r}")
         inputs, x = sequence_inputs(vocab_size, embedding_dim, input_dim, mask_value)
         sequence, states = RNNStack(
             units, num_layers=num_layers, cell=cell, bidirectional=bidirectional,

@@ -18,7 +18,7 @@ import os
 
 from keras import ops
 
-from seqzoo.errors import InputError
+from seqzoo.errors import ArgumentError, InputError
 from seqzoo.models.base import serialize_tokenizer
 from seqzoo.models.search import SearchMixin
 from seqzoo.models.seq2seq import Seq2Seq
@@ -42,31 +42,32 @@ class Seq2SeqEnsemble(SearchMixin):
     def __init__(self, models, weights=None, combine="log_probs"):
         models = list(models)
         if not models:
-            raise ValueError("Expected at least one model. Received: models=[]")
+            raise ArgumentError("Expected at least one model. Received: models=[]")
         for index, model in enumerate(models):
             if not isinstance(model, Seq2Seq):
                 raise TypeError(f"Expected Seq2Seq models. Received: models[{index}] of type "
                                 f"{type(model).__name__}")
         if combine not in COMBINE:
-            raise ValueError(f"Expected combine in {list(COMBINE)}. Received: combine={combine!r}")
+            raise ArgumentError(
+                f"Expected combine in {list(COMBINE)}. Received: combine={combine!r}")
         first = models[0]
         for index, model in enumerate(models[1:], 1):
             for size in ("source_vocab_size", "target_vocab_size"):
                 a, b = first.hyperparameters[size], model.hyperparameters[size]
                 if a != b:
-                    raise ValueError(f"Expected models with the same vocabularies. Received: "
-                                     f"{size} {a} (models[0]) and {b} (models[{index}])")
+                    raise ArgumentError(f"Expected models with the same vocabularies. Received: "
+                                        f"{size} {a} (models[0]) and {b} (models[{index}])")
             for side in ("source_tokenizer", "target_tokenizer"):
                 if serialize_tokenizer(getattr(model, side)) != serialize_tokenizer(
                         getattr(first, side)):
-                    raise ValueError(f"Expected models with the same {side}. Received: "
-                                     f"models[{index}] differs from models[0]")
+                    raise ArgumentError(f"Expected models with the same {side}. Received: "
+                                        f"models[{index}] differs from models[0]")
         if weights is None:
             weights = [1.0] * len(models)
         weights = [float(w) for w in weights]
         if len(weights) != len(models) or not all(w > 0 and math.isfinite(w) for w in weights):
-            raise ValueError(f"Expected one positive weight per model ({len(models)}). "
-                             f"Received: weights={weights}")
+            raise ArgumentError(f"Expected one positive weight per model ({len(models)}). "
+                                f"Received: weights={weights}")
         total = sum(weights)
         self.models = models
         self.weights = [w / total for w in weights]

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from seqzoo.decoding import CompiledFunction, greedy_search, sample
+from seqzoo.errors import ArgumentError
 from seqzoo.layers import TokenEmbedding
 from seqzoo.layers.rnn import RNNStack
 from seqzoo.losses import SampledSoftmax, SequenceLoss
@@ -170,7 +171,7 @@ class RNNLanguageModel(SampledTraining, ZooModel):
             return []
         longest = max(len(p) for p in encoded)
         if longest >= max_length:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected prompts shorter than max_length={max_length}. "
                 f"Received: a prompt of {longest} tokens"
             )

@@ -11,6 +11,7 @@ import zipfile
 
 import keras
 
+from seqzoo.errors import ArgumentError
 from seqzoo.models.classifier import SequenceClassifier
 from seqzoo.models.language_model import RNNLanguageModel
 from seqzoo.models.regressor import SequenceRegressor
@@ -153,12 +154,12 @@ def register_preset(name, class_name, description, config, overwrite=False):
             or config keys the class does not take.
     """
     if not isinstance(name, str) or not name:
-        raise ValueError(f"Expected a preset name. Received: name={name!r}")
+        raise ArgumentError(f"Expected a preset name. Received: name={name!r}")
     if name in PRESETS and not overwrite:
         raise ValueError(f"A preset named {name!r} exists; pass overwrite=True to replace it")
     if class_name not in MODEL_CLASSES:
-        raise ValueError(f"Unknown model class. Received: class_name={class_name!r}; expected "
-                         f"one of {sorted(MODEL_CLASSES)} (see register_model_class)")
+        raise ArgumentError(f"Unknown model class. Received: class_name={class_name!r}; expected "
+                            f"one of {sorted(MODEL_CLASSES)} (see register_model_class)")
     unknown = sorted(set(config) - set(_arguments(MODEL_CLASSES[class_name])) - {"name"})
     if unknown:
         raise ValueError(f"Unknown argument(s) {unknown} for {class_name} in preset {name!r}")
@@ -187,8 +188,8 @@ def create(name, **overrides):
             lists what is valid.
     """
     if name not in PRESETS:
-        raise ValueError(f"Unknown model preset. Received: name={name!r}; "
-                         f"expected one of {sorted(PRESETS)}")
+        raise ArgumentError(f"Unknown model preset. Received: name={name!r}; "
+                            f"expected one of {sorted(PRESETS)}")
     preset = PRESETS[name]
     cls = MODEL_CLASSES[preset["class"]]
     valid = _arguments(cls) + ["name"]

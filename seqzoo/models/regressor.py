@@ -2,6 +2,7 @@
 
 import keras
 
+from seqzoo.errors import ArgumentError
 from seqzoo.layers.rnn import RNNStack
 from seqzoo.models.base import ZooModel, check_positive_int
 
@@ -43,7 +44,7 @@ class SequenceRegressor(ZooModel):
         check_positive_int("input_dim", input_dim)
         check_positive_int("output_dim", output_dim)
         if stateful and batch_size is None:
-            raise ValueError(
+            raise ArgumentError(
                 "A stateful model needs a fixed batch size. Received: stateful=True, "
                 "batch_size=None"
             )

@@ -12,7 +12,7 @@ from keras import ops
 from seqzoo.checks import check_positive_int
 from seqzoo.data.padding import pad_sequences
 from seqzoo.decoding import CompiledFunction, beam_search, greedy_search, sample
-from seqzoo.errors import InputError
+from seqzoo.errors import ArgumentError, InputError
 from seqzoo.text.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 SOURCE_LENGTH_MULTIPLE = 8
@@ -83,12 +83,12 @@ class SearchMixin:
             `"alignments"` `[B, n, T, S]`.
         """
         if method not in ("beam", "greedy", "sample"):
-            raise ValueError("Expected method 'beam', 'greedy' or 'sample'. Received: "
-                             f"method={method!r}")
+            raise ArgumentError("Expected method 'beam', 'greedy' or 'sample'. Received: "
+                                f"method={method!r}")
         source_ids = np.asarray(source_ids, dtype="int32")
         if source_ids.ndim != 2 or source_ids.shape[1] == 0:
-            raise ValueError(f"Expected source ids of shape [B, S]. Received: "
-                             f"shape={source_ids.shape}")
+            raise ArgumentError(f"Expected source ids of shape [B, S]. Received: "
+                                f"shape={source_ids.shape}")
         length = source_ids.shape[1]
         if max_length is None:
             max_length = 2 * length + 10
@@ -114,11 +114,11 @@ class SearchMixin:
         if prefix_ids is not None:
             prefix_ids = np.asarray(prefix_ids, dtype="int32")
             if prefix_ids.ndim != 2 or prefix_ids.shape[0] != source_ids.shape[0]:
-                raise ValueError(f"Expected prefix ids of shape [B={source_ids.shape[0]}, P]. "
-                                 f"Received: shape={prefix_ids.shape}")
+                raise ArgumentError(f"Expected prefix ids of shape [B={source_ids.shape[0]}, P]. "
+                                    f"Received: shape={prefix_ids.shape}")
             if prefix_ids.shape[1] >= max_length:
-                raise ValueError(f"Expected prefixes shorter than max_length={max_length}. "
-                                 f"Received: {prefix_ids.shape[1]} tokens")
+                raise ArgumentError(f"Expected prefixes shorter than max_length={max_length}. "
+                                    f"Received: {prefix_ids.shape[1]} tokens")
             tensors.append(prefix_ids)
         result = self._search_fn(
             *tensors, method=method, max_length=int(max_length),

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from seqzoo.decoding import CompiledFunction
+from seqzoo.errors import ArgumentError
 from seqzoo.layers import TokenEmbedding
 from seqzoo.layers.bridge import BRIDGES, Bridge
 from seqzoo.layers.decoder import ATTENTIONS, RNNDecoder
@@ -110,19 +111,20 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
         check_rate("dropout", dropout)
         check_rate("embedding_dropout", embedding_dropout)
         if attention not in ATTENTIONS:
-            raise ValueError(f"Expected attention in {list(ATTENTIONS)}. "
-                             f"Received: attention={attention!r}")
+            raise ArgumentError(f"Expected attention in {list(ATTENTIONS)}. "
+                                f"Received: attention={attention!r}")
         if bridge not in BRIDGES:
-            raise ValueError(f"Expected bridge in {list(BRIDGES)}. Received: bridge={bridge!r}")
+            raise ArgumentError(f"Expected bridge in {list(BRIDGES)}. Received: bridge={bridge!r}")
         if scheduled_sampling is not None:
             check_schedule(scheduled_sampling, sampling_steps, max_sampling_probability)
             if num_sampled is not None:
-                raise ValueError("Scheduled sampling needs the full softmax to pick the fed-back "
-                                 "token. Received: scheduled_sampling with num_sampled="
-                                 f"{num_sampled}")
+                raise ArgumentError(
+                    "Scheduled sampling needs the full softmax to pick the fed-back "
+                    "token. Received: scheduled_sampling with num_sampled="
+                    f"{num_sampled}")
         if attention is None and bridge == "zero":
-            raise ValueError("Without attention the decoder only sees the source through the "
-                             "bridge. Received: attention=None, bridge='zero'")
+            raise ArgumentError("Without attention the decoder only sees the source through the "
+                                "bridge. Received: attention=None, bridge='zero'")
         target_embedding_dim = target_embedding_dim or embedding_dim
         encoder = RNNStack(units, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
                            merge_mode=merge_mode, residual=residual, dropout=dropout,
@@ -139,7 +141,7 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
                               2 if cell == "lstm" else 1, merge_mode, name="bridge")
         if bridge == "copy" and (decoder_units != encoder.output_size
                                  or decoder_layers != num_layers):
-            raise ValueError(
+            raise ArgumentError(
                 "bridge='copy' needs decoder_units == the encoder output size "
                 f"({encoder.output_size}) and decoder_layers == num_layers ({num_layers}). "
                 f"Received: decoder_units={decoder_units}, decoder_layers={decoder_layers}")
@@ -314,8 +316,8 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
 
         source_ids = np.asarray(source_ids, dtype="int32")
         if source_ids.ndim != 2 or source_ids.shape[0] != len(target_ids):
-            raise ValueError(f"Expected source ids [B, S] and B targets. Received: source shape "
-                             f"{source_ids.shape} and {len(target_ids)} targets")
+            raise ArgumentError(f"Expected source ids [B, S] and B targets. Received: source shape "
+                                f"{source_ids.shape} and {len(target_ids)} targets")
         inputs, targets = decoder_io([list(t) for t in target_ids], maxlen=target_length)
         return ops.convert_to_numpy(self._score_fn(source_ids, inputs, targets))
 

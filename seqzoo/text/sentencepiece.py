@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 import sentencepiece as spm
 
-from seqzoo.errors import TokenizerError
+from seqzoo.errors import ArgumentError, TokenizerError
 from seqzoo.io import atomic_write, check_file, read_lines
 from seqzoo.text.specials import BOS, BOS_ID, EOS, EOS_ID, NUM_SPECIAL, PAD, SPECIAL_TOKENS, UNK
 from seqzoo.text.tokenizers import Tokenizer, _as_paths, _check_text, _check_texts, _require
@@ -65,7 +65,7 @@ class SentencePieceTokenizer(Tokenizer):
 
     def __init__(self, model_file=None, model_proto=None):
         if (model_file is None) == (model_proto is None):
-            raise ValueError(
+            raise ArgumentError(
                 "Expected exactly one of `model_file` and `model_proto`. Received: "
                 f"model_file={model_file!r}, model_proto={_describe_bytes(model_proto)}"
             )
@@ -146,22 +146,22 @@ class SentencePieceTokenizer(Tokenizer):
                 the model as asked (e.g. `vocab_size` too large for the text).
         """
         if model_type not in MODEL_TYPES:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected `model_type` to be one of {MODEL_TYPES}. "
                 f"Received: model_type={model_type!r}"
             )
         if not _is_int(vocab_size) or vocab_size <= NUM_SPECIAL:
-            raise ValueError(
+            raise ArgumentError(
                 f"Expected `vocab_size` to be an integer > {NUM_SPECIAL} (it counts the "
                 f"{NUM_SPECIAL} special tokens). Received: vocab_size={vocab_size!r}"
             )
         if not isinstance(character_coverage, (int, float)) or not 0 < character_coverage <= 1:
-            raise ValueError(
+            raise ArgumentError(
                 "Expected `character_coverage` in (0, 1]. "
                 f"Received: character_coverage={character_coverage!r}"
             )
         for key in sorted(_RESERVED_OPTIONS & set(extra_trainer_options)):
-            raise ValueError(
+            raise ArgumentError(
                 f"The trainer option `{key}` is set by seqzoo (special ids are fixed at 0-3; "
                 f"files are given as `input_files`). Received: {key}={extra_trainer_options[key]!r}"
             )
@@ -233,7 +233,7 @@ class SentencePieceTokenizer(Tokenizer):
                 f"Expected an integer token id. Received: token_id={token_id!r}"
             ) from None
         if not 0 <= token_id < self.vocab_size:
-            raise ValueError(
+            raise ArgumentError(
                 f"Token id out of range: expected 0 <= id < {self.vocab_size} "
                 f"(the vocabulary size). Received: token_id={token_id}"
             )
@@ -302,7 +302,7 @@ def _describe_bytes(value):
 def _check_training_text(paths):
     """Reads every file once so bad files fail with file:line before training."""
     if not paths:
-        raise ValueError("Expected at least one training file. Received: input_files=[]")
+        raise ArgumentError("Expected at least one training file. Received: input_files=[]")
     non_empty = 0
     for path in paths:
         for _, text in read_lines(path, "training text file"):

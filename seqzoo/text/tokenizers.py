@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from seqzoo.errors import SeqzooError, TokenizerError
+from seqzoo.errors import ArgumentError, SeqzooError, TokenizerError
 from seqzoo.io import atomic_write, check_file, read_lines
 from seqzoo.text.specials import BOS_ID, EOS_ID, NUM_SPECIAL, PAD_ID, UNK_ID
 from seqzoo.text.vocabulary import Vocabulary
@@ -163,7 +163,7 @@ class Tokenizer(abc.ABC):
         if hasattr(batch, "ndim"):
             batch = np.asarray(batch)
             if batch.ndim != 2:
-                raise ValueError(
+                raise ArgumentError(
                     "Expected a 2-D batch of ids `[batch, time]`. "
                     f"Received: batch with shape {batch.shape}"
                 )
@@ -172,7 +172,7 @@ class Tokenizer(abc.ABC):
     def _content_ids(self, ids):
         array = np.asarray(ids)
         if array.ndim != 1:
-            raise ValueError(
+            raise ArgumentError(
                 "Expected a 1-D sequence of ids (use `decode_batch` for a batch). "
                 f"Received: ids with shape {array.shape}"
             )
@@ -188,7 +188,7 @@ class Tokenizer(abc.ABC):
         array = array[(array != PAD_ID) & (array != BOS_ID)]
         bad = array[(array < 0) | (array >= self.vocab_size)]
         if bad.size:
-            raise ValueError(
+            raise ArgumentError(
                 f"Token id out of range: expected 0 <= id < {self.vocab_size} "
                 f"(the vocabulary size). Received: id={int(bad[0])}"
             )

@@ -3,7 +3,7 @@
 import collections
 import operator
 
-from seqzoo.errors import DataError, VocabularyError
+from seqzoo.errors import ArgumentError, DataError, VocabularyError
 from seqzoo.io import atomic_write, read_lines
 from seqzoo.text.specials import NUM_SPECIAL, SPECIAL_TOKENS, UNK_ID
 
@@ -167,7 +167,7 @@ class Vocabulary:
                 f"Expected an integer token id. Received: token_id={token_id!r}"
             ) from None
         if not 0 <= token_id < len(self._tokens):
-            raise ValueError(
+            raise ArgumentError(
                 f"Token id out of range: expected 0 <= id < {len(self._tokens)} "
                 f"(the vocabulary size). Received: token_id={token_id}"
             )

@@ -12,6 +12,8 @@ import time
 import keras
 import numpy as np
 
+from seqzoo.errors import ArgumentError
+
 
 def learning_rate_of(optimizer):
     """The optimizer's current learning rate as a float (schedules included)."""
@@ -35,7 +37,7 @@ class WallClockBudget(keras.callbacks.Callback):
     def __init__(self, seconds, reserve=lambda: 0.0, elapsed=0.0, clock=time.time):
         super().__init__()
         if not seconds > 0:
-            raise ValueError(f"Expected a budget > 0 seconds. Received: seconds={seconds!r}")
+            raise ArgumentError(f"Expected a budget > 0 seconds. Received: seconds={seconds!r}")
         self.seconds, self.reserve, self.elapsed, self.clock = seconds, reserve, elapsed, clock
         self.start = None
 
@@ -68,8 +70,8 @@ class CosineSchedule(keras.callbacks.Callback):
     def __init__(self, learning_rate, final_ratio=0.02, total_steps=None, budget=None, every=10):
         super().__init__()
         if (total_steps is None) == (budget is None):
-            raise ValueError("Expected one of total_steps and budget. Received: "
-                             f"total_steps={total_steps!r}, budget={budget!r}")
+            raise ArgumentError("Expected one of total_steps and budget. Received: "
+                                f"total_steps={total_steps!r}, budget={budget!r}")
         self.base, self.final = float(learning_rate), float(learning_rate) * final_ratio
         self.total_steps, self.budget, self.every = total_steps, budget, every
 
@@ -109,9 +111,9 @@ class WeightAveraging(keras.callbacks.Callback):
     def __init__(self, progress, start, every=200):
         super().__init__()
         if not 0 <= start < 1:
-            raise ValueError(f"Expected 0 <= start < 1. Received: start={start!r}")
+            raise ArgumentError(f"Expected 0 <= start < 1. Received: start={start!r}")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"Expected a positive integer. Received: every={every!r}")
+            raise ArgumentError(f"Expected a positive integer. Received: every={every!r}")
         self.progress, self.start, self.every = progress, start, every
         self.total, self.count, self._step = None, 0, 0
 

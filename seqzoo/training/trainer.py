@@ -32,6 +32,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import time
 
 import keras
@@ -103,7 +104,12 @@ def build_run_model(preset, model_overrides, model_config, source_tokenizer, tar
                               target_vocab_size=target_tokenizer.vocab_size, **tokenizers,
                               **(model_overrides or {}))
     except (ValueError, TypeError) as e:
-        raise InputError(f"model settings: {e}") from None
+        overrides = model_overrides or {}
+        named = re.search(r"Received: (\w+)=", str(e))
+        if named and named.group(1) in overrides:
+            key = named.group(1)
+            raise InputError(f"--set model.{key}={overrides[key]}: {e}") from None
+        raise InputError(f"--model {preset} with model settings {overrides}: {e}") from None
     assert isinstance(model, Seq2Seq)
     return model
 

@@ -73,7 +73,7 @@ def test_tiny_rnn_run_writes_json_and_markdown(tmp_path):
     _check_memory(record["results"]["seqzoo"]["memory"], device)
     # The zoo's other loop, timed beside the default, with its paired speedup.
     other, key = ("seqzoo_no_cudnn", "fused_speedup") if device == "gpu" else (
-        "seqzoo_keras_loop", "loop_speedup")
+        "seqzoo_other_loop", "loop_speedup")
     _check_rate(record["results"][other])
     assert 0 < record[key]["min"] <= record[key]["median"] <= record[key]["max"]
     if HAS_TORCH:
@@ -90,7 +90,9 @@ def test_tiny_rnn_run_writes_json_and_markdown(tmp_path):
     assert "| LSTM | bi | 2 |" in md
     assert "peak MiB (+step)" in md and "Memory: peak MiB during one training step" in md
     if device == "cpu":
-        assert "zoo loop/Keras loop" in md and "loop='keras': the same stack on Keras'" in md
+        assert "default/other loop" in md and "other loop: the same stack" in md
+        # lstm: the default is Keras' loop, so the other one is the projected loop.
+        assert record["other_loop"] == {"loop": "projected"}
     assert record["context"]["machine"]["cpu"] in md
     assert f"keras {keras.__version__}" in md
     assert f"Keras backend: {BACKEND}" in md
@@ -104,7 +106,7 @@ def test_rnn_run_without_torch_skips_the_comparison(tmp_path, monkeypatch):
     (record,) = data["records"]
     assert record["name"] == "gru-uni-1"
     gpu = record["context"]["device"]["type"] == "gpu"
-    other = "seqzoo_no_cudnn" if gpu else "seqzoo_keras_loop"
+    other = "seqzoo_no_cudnn" if gpu else "seqzoo_other_loop"
     assert set(record["results"]) == {"seqzoo", other}
     assert record["ratio"] is None
     assert record["torch_skipped"] == "torch is not installed"

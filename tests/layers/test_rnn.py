@@ -275,20 +275,22 @@ def test_projected_loop_equals_the_keras_layers(cell, bidirectional, padded):
             np.testing.assert_allclose(_np(b), _np(a), atol=1e-4, rtol=1e-4)
 
 
-def test_projected_loop_is_the_default_without_a_gpu_and_keeps_the_weights():
-    """`loop="auto"` runs the projected loop where the backend has no GPU; the
+def test_auto_takes_the_projected_loop_where_it_was_measured_faster_and_keeps_the_weights():
+    """`loop="auto"` runs the projected loop for the GRU on TensorFlow without a
+    GPU (where the rnn suite measured it faster) and Keras' loop elsewhere; the
     weights (names, shapes) are the Keras layers' either way, so a model saved
     with one loop loads and computes alike with the other."""
     from seqzoo.layers import rnn as rnn_module
 
-    stack = RNNStack(4, cell="lstm")
-    stack.build((None, None, 3))
-    lstm = stack.rnn_layers[0][0]
-    # With a GPU, "auto" leaves the layers to Keras (cuDNN) unless cuDNN is off.
     gpu = rnn_module.accelerator_present()
-    assert stack._projected(lstm) is (not gpu)
-    assert RNNStack(4, use_cudnn=False)._projected(lstm)
-    assert not RNNStack(4, loop="keras")._projected(lstm)
+    for cell in ("gru", "lstm"):
+        stack = RNNStack(4, cell=cell)
+        stack.build((None, None, 3))
+        layer = stack.rnn_layers[0][0]
+        expected = cell == "gru" and BACKEND == "tensorflow" and not gpu
+        assert stack._projected(layer) is expected
+        assert RNNStack(4, loop="projected")._projected(layer)
+        assert not RNNStack(4, loop="keras")._projected(layer)
     x, keras_loop, projected = _stack_pair("gru", True)
     # The same variables under the same names below each stack's own name.
     strip = lambda stack: [(w.path.split("/", 1)[1], w.shape) for w in stack.weights]  # noqa: E731

@@ -21,7 +21,7 @@ import functools
 import hashlib
 import re
 
-from seqzoo.errors import DataError, InputError
+from seqzoo.errors import ArgumentError, DataError, InputError
 from seqzoo.io import read_lines
 from seqzoo.metrics import edit_distance
 
@@ -228,14 +228,14 @@ def score(hypotheses, references):
     """
     hypotheses, references = list(hypotheses), list(references)
     if len(hypotheses) != len(references):
-        raise ValueError(f"Expected as many hypotheses as reference lists. Received: "
-                         f"{len(hypotheses)} hypotheses and {len(references)} reference lists")
+        raise ArgumentError(f"Expected as many hypotheses as reference lists. Received: "
+                            f"{len(hypotheses)} hypotheses and {len(references)} reference lists")
     if not hypotheses:
-        raise ValueError("Expected at least one word to score. Received: none")
+        raise ArgumentError("Expected at least one word to score. Received: none")
     wrong = errors = phones = 0
     for index, (hyp, refs) in enumerate(zip(hypotheses, references)):
         if not refs:
-            raise ValueError(f"Expected at least one reference. Received: none for word {index}")
+            raise ArgumentError(f"Expected at least one reference. Received: none for word {index}")
         distance, ref = closest_reference(hyp, refs)
         wrong += distance > 0
         errors += distance
