@@ -14,14 +14,17 @@ from seqzoo.cli import main
 from tests.fixtures_train import SETTINGS, sort_data
 from tests.models.test_seq2seq import _model
 
-# Placeholders in the table's arguments, filled in per test.
-#   {model} a small saved Seq2Seq over the letters a-z, {bad_model} random bytes
-#   named .keras, {cut_model} the model cut in half, {code_model} an archive with
-#   code (a Lambda layer), {missing} a path that does not exist, {dir} a
-#   directory, {src}/{tgt} good data, {latin1} a file whose line 2 is not UTF-8, {unknown} a file whose line 3 holds a character outside
-#   the vocabulary, {short} a file of 2 lines, {empty} an empty file, {long} one
-#   line of 100,000 letters, {exists} an existing output, {run} a run folder
-#   that exists, {tmp} the test's folder.
+# Placeholders in the table's arguments, filled in per test:
+#   {model}      a small saved Seq2Seq over the letters a-z
+#   {bad_model}  random bytes named .keras; {cut_model} the model cut in half
+#   {code_model} an archive with code (a Lambda layer)
+#   {missing}    a path that does not exist; {dir} a directory
+#   {src}/{tgt}  good data; {short} a file of 2 lines; {empty} an empty file
+#   {latin1}     a file whose line 2 is not UTF-8
+#   {unknown}    a file whose line 3 holds a character outside the vocabulary
+#   {long}       one line of 100,000 letters
+#   {exists}     an existing output; {run} a run folder that exists
+#   {tmp}        the test's folder
 CASES = [
     # --- seqzoo predict
     ("predict", "--model {missing} --input {src}", None, "{missing}"),
