@@ -23,8 +23,9 @@ DEFAULTS = {
     "min_freq": 1,
     "shared_vocabulary": False,
     "sentencepiece_type": "unigram",
-    # data
-    "max_length": None,
+    # data; pairs of more tokens on either side are skipped and counted in the
+    # run's summary (null: no bound; a batch's memory grows with its longest pair)
+    "max_length": 1000,
     "batch_size": 64,
     "num_buckets": 4,
     # optimization

@@ -252,3 +252,24 @@ def test_schedules_and_clipping():
 def test_bad_settings_are_named(values, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace("[", r"\[")):
         resolve([("test", values)])
+
+
+def test_pairs_over_the_default_length_bound_are_skipped_and_counted(tmp_path):
+    """Without a `max_length` setting, a pair of more than 1,000 tokens (a
+    runaway line) is skipped and counted instead of filling memory."""
+    from seqzoo.text import CharTokenizer
+    from seqzoo.training import config as run_config
+    from seqzoo.training import data as run_data
+
+    src, tgt = tmp_path / "train.src", tmp_path / "train.tgt"
+    src.write_text("abc\n" + "ab" * 600 + "\ncab\n", encoding="utf-8")
+    tgt.write_text("abc\naabb\nabc\n", encoding="utf-8")
+    corpus = run_data.read_corpus([str(src), str(tgt)], "train")
+    tokenizer = CharTokenizer.build(["abc"])
+    bound = run_config.DEFAULTS["max_length"]
+    assert bound == 1000
+    sources, targets, skipped = run_data.encode_corpus(corpus, tokenizer, tokenizer, bound)
+    assert len(sources) == len(targets) == 2
+    summary = run_data.describe_skipped(skipped)
+    assert summary["count"] == 1
+    assert "too_long" in json.dumps(summary) and "1200 source" in json.dumps(summary)
