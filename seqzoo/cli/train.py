@@ -161,7 +161,9 @@ def resume(args):
                       model_config=model_config, extra={"freeze": freeze} if freeze else None,
                       embeddings=embeddings)
     trainer.prepare(resume=True)
-    checkpoint = trainer.restore()
+    checkpoint = trainer.restore(fall_back=getattr(args, "resume_from_latest_good", False))
+    for reason in trainer.unreadable:
+        print(f"passed over an unreadable checkpoint: {reason}")
     if checkpoint is None and embeddings:
         trainer.load_pretrained()  # starting again: from the vectors, as the run did
     if freeze and freeze["steps"] > trainer.state["step"]:
@@ -183,6 +185,8 @@ def run(args):
             raise InputError("--resume DIR continues a run with its own settings; don't "
                              "pass --train or --out with it")
         return resume(args)
+    if getattr(args, "resume_from_latest_good", False):
+        raise InputError("--resume-from-latest-good goes with --resume DIR")
     if not args.train or not args.out:
         raise InputError("expected --train SRC TGT (or FILE.tsv) and --out DIR "
                          "(or --resume DIR)")
@@ -255,5 +259,8 @@ def add_parser(commands):
         "options below.", epilog=settings_epilog())
     p.add_argument("--model", default="seq2seq_luong", help="a seq2seq preset (seqzoo list)")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR")
+    p.add_argument("--resume-from-latest-good", action="store_true",
+                   help="with --resume: pass over checkpoints that cannot be read (corrupt, "
+                   "truncated; they stay on disk) and go on from the newest readable one")
     add_common_arguments(p)
     return p

@@ -53,7 +53,8 @@ def read_checkpoint(path):
         raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise DataError(f"corrupt or unreadable checkpoint ({type(e).__name__}: {e}); "
-                        "delete it to resume from an earlier one", path=path) from None
+                        "resume with --resume-from-latest-good to go on from the newest "
+                        "readable one", path=path) from None
     if meta.get("format") != 1:
         raise DataError(f"unknown checkpoint format {meta.get('format')!r}; expected 1",
                         path=path)

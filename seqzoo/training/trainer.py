@@ -40,7 +40,7 @@ import numpy as np
 
 import seqzoo
 from seqzoo.data import pad_sequences
-from seqzoo.errors import InputError, SeqzooError
+from seqzoo.errors import DataError, InputError, SeqzooError
 from seqzoo.io import atomic_write
 from seqzoo.models import Seq2Seq
 from seqzoo.models.base import remove_partial_saves, save_model
@@ -55,6 +55,7 @@ from seqzoo.training.callbacks import (
 )
 from seqzoo.training.checkpoints import (
     CheckpointManager,
+    read_checkpoint,
     restore_checkpoint,
     restore_model_weights,
 )
@@ -302,14 +303,30 @@ class Trainer:
                 target.assign(source)
         return model
 
-    def restore(self):
-        """Continues from the newest checkpoint; returns its path (or `None`)."""
-        path = self.checkpoints.latest()
-        if path is None:
+    def restore(self, fall_back=False):
+        """Continues from the newest checkpoint; returns its path (or `None`).
+
+        With `fall_back`, checkpoints that cannot be read (corrupt, truncated)
+        are passed over, newest first, and listed in `self.unreadable`; they
+        stay on disk. A readable checkpoint of other settings still raises.
+        """
+        self.unreadable = []
+        steps = self.checkpoints.steps()
+        if not steps:
             return None
         self.model.optimizer.build(self.model.trainable_variables)
-        self.state = restore_checkpoint(path, self.model, self.model.optimizer)
-        return path
+        for step in reversed(steps):
+            path = self.checkpoints.path(step)
+            if fall_back:
+                try:
+                    read_checkpoint(path)
+                except DataError as error:
+                    self.unreadable.append(str(error))
+                    continue
+            self.state = restore_checkpoint(path, self.model, self.model.optimizer)
+            return path
+        raise DataError(f"none of the {len(steps)} checkpoints can be read: "
+                        + "; ".join(self.unreadable), path=self.checkpoints.directory)
 
     # -- the loop -------------------------------------------------------------
 

@@ -158,6 +158,17 @@ def test_resume_from_a_corrupt_checkpoint_names_it(tmp_path, finished, capsys):
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     assert main(["train", "--resume", str(out)]) == 2
     assert f"{checkpoint}: corrupt or unreadable checkpoint" in _error(capsys)
+    # Asked to, the resume passes over it (left on disk) and goes on from the
+    # newest readable checkpoint, and says which.
+    steps = sorted((out / "checkpoints").iterdir())
+    assert len(steps) >= 2
+    assert main(["train", "--resume", str(out), "--resume-from-latest-good"]) == 0
+    printed = capsys.readouterr().out
+    assert f"passed over an unreadable checkpoint: {checkpoint}: corrupt" in printed
+    assert f"resuming {out} from {steps[-2]}" in printed
+    assert json.loads((out / "run.json").read_text())["status"] == "completed"
+    assert main(["train", "--train", str(out), "--resume-from-latest-good"]) == 2
+    assert "goes with --resume" in _error(capsys)
 
 
 def test_word_level_run_with_tensorboard_then_eval_reports_bleu(tmp_path, capsys):
