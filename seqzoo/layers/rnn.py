@@ -1,5 +1,7 @@
 """Stacks of LSTM/GRU layers: uni- or bidirectional, residual, with dropout."""
 
+import functools
+
 import keras
 from keras import ops
 
@@ -12,8 +14,10 @@ MERGE_MODES = ("concat", "sum")
 LOOPS = ("auto", "projected", "keras")
 
 
+@functools.cache
 def accelerator_present():
-    """Whether the Keras backend computes on a GPU (where cuDNN may run)."""
+    """Whether the Keras backend computes on a GPU (where cuDNN may run); asked of
+    the backend once per process (its devices do not change)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
