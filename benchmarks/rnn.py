@@ -3,8 +3,9 @@
 Each configuration (cell, directions, layers) times one training step
 (forward, backward, optimizer update) of `seqzoo.layers.RNNStack` inside a
 compiled Keras model: as the zoo runs it by default, and with the other
-loop (on a CPU, `loop="keras"`, Keras' own layers; on a GPU,
-`use_cudnn=False`, the zoo's loop instead of cuDNN). When `torch` is
+loop (on a CPU, the one `loop="auto"` did not take: Keras' own layers or
+the projected loop; on a GPU, `use_cudnn=False`, the zoo's loop instead of
+cuDNN). When `torch` is
 installed, `torch.nn.LSTM`/`GRU` with the same shapes, loss and optimizer
 are timed as well, in a worker process of their own
 (benchmarks/torch_worker.py; this process never imports torch), and
@@ -200,13 +201,9 @@ def _other_loop(device, cell):
     if device == "gpu":
         return "seqzoo_no_cudnn", {"use_cudnn": False}, "fused_speedup"
     if device == "cpu":
-        import keras
+        from seqzoo.layers.rnn import auto_loop
 
-        from seqzoo.layers.rnn import RNNStack
-
-        layer = (keras.layers.LSTM if cell == "lstm" else keras.layers.GRU)(1)
-        default = "projected" if RNNStack(1, cell=cell)._projected(layer) else "keras"
-        other = "keras" if default == "projected" else "projected"
+        other = "keras" if auto_loop(cell) == "projected" else "projected"
         return "seqzoo_other_loop", {"loop": other}, "loop_speedup"
     return None, None, None
 

@@ -194,9 +194,8 @@ def _serve(read, write):
                 loss = fn()
             return {"seconds": (time.perf_counter() - start) / calls, "loss": loss}
         if op == "memory":
-            library = "torch"
             return {"memory": memory.safe_measure(
-                steps[request["step"]], library, request["device"], request["steps"])}
+                steps[request["step"]], "torch", request["device"], request["steps"])}
         if op == "free":
             steps.pop(request["step"], None)
             return {}

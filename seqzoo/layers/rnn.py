@@ -34,17 +34,15 @@ def accelerator_present():
     return False
 
 
-def _projected_is_faster(rnn):
-    """Where `loop="auto"` takes the projected loop: where the `rnn` suite
-    measured it faster than Keras' loop (docs/results/rnn-cpu.md). That is the
-    GRU on TensorFlow's CPU backend (1.03-1.21x); on JAX, and for the LSTM,
-    Keras' loop was as fast or faster (XLA fuses its per-step input product),
-    and on a GPU cuDNN is."""
-    return (
-        keras.backend.backend() == "tensorflow"
-        and isinstance(rnn, keras.layers.GRU)
-        and not accelerator_present()
-    )
+def auto_loop(cell):
+    """The loop `loop="auto"` takes for `cell` ("lstm"/"gru") on this backend and
+    device: `"projected"` where the `rnn` suite measured it faster than Keras'
+    loop (docs/results/rnn-cpu.md), that is the GRU on TensorFlow's CPU backend
+    (1.03-1.21x); `"keras"` elsewhere: on JAX, and for the LSTM, Keras' loop was
+    as fast or faster (XLA fuses its per-step input product), and on a GPU
+    cuDNN is."""
+    tensorflow_cpu = keras.backend.backend() == "tensorflow" and not accelerator_present()
+    return "projected" if tensorflow_cpu and cell == "gru" else "keras"
 
 
 @keras.saving.register_keras_serializable(package="seqzoo")
@@ -233,7 +231,7 @@ class RNNStack(keras.layers.Layer):
             return False
         if self.loop == "projected":
             return True
-        return _projected_is_faster(rnn)
+        return auto_loop(self.cell) == "projected"
 
     def initial_states(self, batch_size, dtype="float32"):
         """Zero states in the structure `call` returns, `[B, units]` each."""

@@ -61,15 +61,17 @@ def read_checkpoint(path):
     return meta, arrays
 
 
-def restore_checkpoint(path, model, optimizer):
+def restore_checkpoint(path, model, optimizer, checkpoint=None):
     """Loads a checkpoint into `model` and (built) `optimizer`; returns the trainer state.
+
+    `checkpoint` is `read_checkpoint(path)` where the caller has read it already.
 
     Raises:
         DataError: the file is corrupt, or its variables do not match the
             model's (another preset, other hyperparameters, another
             vocabulary): the message names the file and the first mismatch.
     """
-    meta, arrays = read_checkpoint(path)
+    meta, arrays = checkpoint or read_checkpoint(path)
     variables = list(model.variables) + list(optimizer.variables)
     names = meta["names"]
     if meta["num_model"] != len(model.variables) or len(names) != len(variables):

@@ -317,13 +317,14 @@ class Trainer:
         self.model.optimizer.build(self.model.trainable_variables)
         for step in reversed(steps):
             path = self.checkpoints.path(step)
-            if fall_back:
-                try:
-                    read_checkpoint(path)
-                except DataError as error:
-                    self.unreadable.append(str(error))
-                    continue
-            self.state = restore_checkpoint(path, self.model, self.model.optimizer)
+            try:
+                checkpoint = read_checkpoint(path)
+            except DataError as error:
+                if not fall_back:
+                    raise
+                self.unreadable.append(str(error))
+                continue
+            self.state = restore_checkpoint(path, self.model, self.model.optimizer, checkpoint)
             return path
         raise DataError(f"none of the {len(steps)} checkpoints can be read: "
                         + "; ".join(self.unreadable), path=self.checkpoints.directory)
