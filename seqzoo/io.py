@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import tempfile
 
 from seqzoo.errors import DataError
@@ -72,6 +73,23 @@ def set_default_mode(path):
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+# The temporary name `atomic_write` writes to: "." + the final name + "." + 8 random
+# characters (`tempfile.mkstemp`) + ".tmp".
+_PARTIAL = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_partial_writes(directory):
+    """Removes the temporary files that writes killed half way (`atomic_write`) left in
+    `directory`; returns their names."""
+    if not os.path.isdir(directory):
+        return []
+    names = [n for n in os.listdir(directory) if _PARTIAL.match(n)]
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(directory, name))
+    return names
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ import stat
 import pytest
 
 from seqzoo.errors import DataError
-from seqzoo.io import atomic_write, read_lines
+from seqzoo.io import atomic_write, read_lines, remove_partial_writes
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -19,6 +19,30 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
     with atomic_write(path) as f:
         f.write("new\n")
     assert path.read_text() == "new\n"
+
+
+def test_the_temporary_file_of_a_killed_write_is_found_and_removed(tmp_path, monkeypatch):
+    path = tmp_path / "run.json"
+    path.write_text("last good\n")
+    kept = ["notes.tmp", ".hidden", "run.json.tmp"]  # not atomic_write's temporary names
+    for name in kept:
+        (tmp_path / name).write_text("x")
+
+    def killed(src, dst):  # a SIGKILL before the rename: no cleanup runs
+        raise SystemExit
+
+    monkeypatch.setattr(os, "replace", killed)
+    monkeypatch.setattr(os, "remove", lambda p: None)
+    with pytest.raises(SystemExit):
+        with atomic_write(path) as f:
+            f.write("new\n")
+    monkeypatch.undo()
+    partial = set(os.listdir(tmp_path)) - {"run.json", *kept}
+    assert len(partial) == 1 and partial.pop().startswith(".run.json.")
+    assert remove_partial_writes(tmp_path) and not remove_partial_writes(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["run.json", *kept])
+    assert path.read_text() == "last good\n"
+    assert remove_partial_writes(tmp_path / "missing") == []
 
 
 def test_atomic_write_gives_the_usual_file_mode(tmp_path):

@@ -35,18 +35,20 @@ RUN_FILES = ("config.json", "run.json", "model.keras", "checkpoints", "tokenizer
              "embeddings.json")
 
 
-def _shortcut_values(args):
-    values = {}
+def _shortcut_sources(args):
+    """`[(option, {key: value})]` of the options given, so that an error names its option."""
+    sources = []
     for flag, key, _, _ in SHORTCUTS:
         value = getattr(args, key)
         if value is not None:
-            values[key] = value
-    for flag, key in (("early_stopping", "early_stopping"), ("tensorboard", "tensorboard")):
-        if getattr(args, flag):
-            values[key] = True
+            sources.append((f"{flag} {value}", {key: value}))
+    for flag, key in (("--early-stopping", "early_stopping"), ("--tensorboard", "tensorboard")):
+        if getattr(args, key):
+            sources.append((flag, {key: True}))
     if args.mixed_precision:
-        values["mixed_precision"] = args.mixed_precision
-    return values
+        sources.append((f"--mixed-precision {args.mixed_precision}",
+                        {"mixed_precision": args.mixed_precision}))
+    return sources
 
 
 def _model_arguments(preset):
@@ -81,13 +83,18 @@ def resolve_settings(args):
     if args.config:
         sources.append((args.config, read_config_file(args.config)))
     sources.append(("--set", parse_assignments(args.set)))
-    sources.append(("options", _shortcut_values(args)))
+    sources += _shortcut_sources(args)
     return resolve(sources, _model_arguments(args.model))
 
 
 def check_output(out, overwrite):
     """Refuses to write over an earlier run unless `--overwrite`."""
     present = [name for name in RUN_FILES if os.path.exists(os.path.join(out, name))]
+    checkpoints = os.path.join(out, "checkpoints")
+    if "checkpoints" in present and not any(n.endswith(".npz") for n in os.listdir(checkpoints)):
+        present.remove("checkpoints")
+    if present == ["tokenizers"]:
+        present = []  # a start killed before its config.json: it never began to train
     if present and not overwrite:
         raise InputError(f"{out} already holds a run ({', '.join(present)}); continue it with "
                          "--resume, or pass --overwrite to start again")
@@ -164,6 +171,10 @@ def resume(args):
     checkpoint = trainer.restore(fall_back=getattr(args, "resume_from_latest_good", False))
     for reason in trainer.unreadable:
         print(f"passed over an unreadable checkpoint: {reason}")
+    if trainer.set_aside:
+        print(f"the run stopped on a NaN loss: moved the {len(trainer.set_aside)} "
+              f"checkpoint(s) written after its last sane one into "
+              f"{os.path.dirname(trainer.set_aside[0])}")
     if checkpoint is None and embeddings:
         trainer.load_pretrained()  # starting again: from the vectors, as the run did
     if freeze and freeze["steps"] > trainer.state["step"]:

@@ -6,8 +6,8 @@ continue exactly) and `optimizer.variables` (step count, learning rate,
 moments), their names and shapes, and the trainer's state as JSON (epoch,
 batch, history, best metric...). Files are written to a temporary name and
 renamed when complete, so a kill during a save leaves the previous
-checkpoints intact. The manager keeps the last `keep` checkpoints and the
-best one.
+checkpoints intact. The manager keeps the last `keep` checkpoints, the
+best one and the last sane one (`seqzoo.training.divergence`).
 """
 
 import json
@@ -134,13 +134,12 @@ class CheckpointManager:
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
 
-    def save(self, step, model, optimizer, state, best_step=None):
-        """Saves the checkpoint of `step`, then prunes old ones (never `best_step`)."""
+    def save(self, step, model, optimizer, state, protect=()):
+        """Saves the checkpoint of `step`, then prunes old ones (never the steps in
+        `protect`: the best one, the last sane one)."""
         path = self.path(step)
         save_checkpoint(path, model, optimizer, state)
-        keep = set(self.steps()[-self.keep:])
-        if best_step is not None:
-            keep.add(best_step)
+        keep = set(self.steps()[-self.keep:]) | {p for p in protect if p is not None}
         for old in self.steps():
             if old not in keep:
                 os.remove(self.path(old))

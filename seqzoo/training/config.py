@@ -59,6 +59,8 @@ DEFAULTS = {
     "dev_decode": 500,
     "checkpoint_every": 0,
     "keep_checkpoints": 3,
+    # a checkpoint is sane while the smoothed loss is within this factor of its lowest
+    "sane_loss_factor": 10.0,
     "tensorboard": False,
     "seed": 0,
     "distribute": None,
@@ -80,7 +82,8 @@ _TYPES = {
     "average_from": ("opt-fraction",), "average_every": ("int", 1),
     "monitor": ("str",), "early_stopping": ("bool",), "patience": ("int", 0),
     "restore_best": ("bool",), "dev_decode": ("int", 0), "checkpoint_every": ("int", 0),
-    "keep_checkpoints": ("int", 1), "tensorboard": ("bool",), "seed": ("int", 0),
+    "keep_checkpoints": ("int", 1), "sane_loss_factor": ("float",), "tensorboard": ("bool",),
+    "seed": ("int", 0),
     "distribute": ("opt-choice", ("mirrored", "multiworker")),
 }
 
@@ -224,6 +227,9 @@ def resolve(sources, model_arguments=None):
     if settings["clipnorm"] is not None and settings["clipvalue"] is not None:
         raise InputError("clipnorm and clipvalue are both set; expected one (set the other "
                          "to null)")
+    if settings["sane_loss_factor"] <= 1:
+        raise InputError(f"sane_loss_factor={settings['sane_loss_factor']}; expected a "
+                         "number > 1")
     if settings["schedule"] == "plateau" and not 0 < settings["plateau_factor"] < 1:
         raise InputError(f"plateau_factor={settings['plateau_factor']}; expected 0 < x < 1")
     return settings, overrides

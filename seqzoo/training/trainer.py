@@ -41,12 +41,12 @@ import numpy as np
 import seqzoo
 from seqzoo.data import pad_sequences
 from seqzoo.errors import DataError, InputError, SeqzooError
-from seqzoo.io import atomic_write
+from seqzoo.io import atomic_write, remove_partial_writes
 from seqzoo.models import Seq2Seq
 from seqzoo.models.base import remove_partial_saves, save_model
 from seqzoo.models.registry import PRESETS
 from seqzoo.training import data as run_data
-from seqzoo.training import precision, pretrained
+from seqzoo.training import divergence, memory, precision, pretrained
 from seqzoo.training.callbacks import (
     CosineSchedule,
     WallClockBudget,
@@ -171,6 +171,7 @@ class Trainer:
         self.log = print if verbose else (lambda *a, **k: None)
         self.tokenizer_dir = None if out is None else os.path.join(self.out, "tokenizers")
         self.checkpoints = None
+        self.unreadable, self.set_aside = [], []
         self.state = {"epoch": 0, "batch": 0, "step": 0, "history": [], "best": None,
                       "bad_epochs": 0, "plateau_wait": 0, "seconds": 0.0}
         self.record = {}
@@ -260,6 +261,8 @@ class Trainer:
         with precision.dtype_policy(policy):
             self.model = self._build_model()
         self.record["mixed_precision"] = policy
+        self.record["memory_estimate"] = memory.check(src, tgt, s, self.model.get_config(),
+                                                      log=self.log)
         self.train_ids = (src, tgt)
         if self.embeddings and not resume:
             self.load_pretrained()
@@ -286,6 +289,8 @@ class Trainer:
         self.checkpoints = CheckpointManager(os.path.join(self.out, "checkpoints"),
                                              keep=s["keep_checkpoints"])
         remove_partial_saves(self.out)
+        for directory in (self.out, self.tokenizer_dir):
+            remove_partial_writes(directory)
         self._open_tensorboard()
 
     def load_pretrained(self):
@@ -306,11 +311,16 @@ class Trainer:
     def restore(self, fall_back=False):
         """Continues from the newest checkpoint; returns its path (or `None`).
 
+        After a run stopped on a NaN loss, the checkpoints newer than the last
+        sane one are moved into `checkpoints/diverged-at-<step>/` first and
+        listed in `self.set_aside`.
+
         With `fall_back`, checkpoints that cannot be read (corrupt, truncated)
         are passed over, newest first, and listed in `self.unreadable`; they
         stay on disk. A readable checkpoint of other settings still raises.
         """
         self.unreadable = []
+        self.set_aside = divergence.set_aside(self.checkpoints)
         steps = self.checkpoints.steps()
         if not steps:
             return None
@@ -467,6 +477,7 @@ class Trainer:
             loss = float(logs["loss"])
             if not math.isfinite(loss):
                 self._stop_on_nan(loss)
+            divergence.observe(st, loss, s["sane_loss_factor"])
             tokens = int(np.count_nonzero(y))
             sums["loss"] += loss * tokens
             sums["token_accuracy"] += float(logs.get("token_accuracy", float("nan"))) * tokens
@@ -490,13 +501,26 @@ class Trainer:
         return {f"train_{k}": round(v, 6) for k, v in _running(sums).items()}
 
     def _stop_on_nan(self, loss):
+        """Stops the run; names the last sane checkpoint (`seqzoo.training.divergence`)
+        and marks the run so that `--resume` starts from it."""
         st = self.state
-        latest = self.checkpoints.latest() if self.checkpoints else None
-        kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written"
+        sane = st.get("last_sane_step")
+        if self.checkpoints is None:
+            kept = ""
+        elif sane is None:
+            kept = (" No checkpoint was written while the loss was sane; --resume starts "
+                    "again from the beginning.")
+        else:
+            kept = (f" The last good checkpoint (written while the loss was within "
+                    f"sane_loss_factor={self.settings['sane_loss_factor']:g} of its lowest) "
+                    f"is {self.checkpoints.path(sane)}; --resume goes on from it.")
+        if self.checkpoints is not None:
+            divergence.mark_diverged(self.checkpoints.directory, st, loss)
+            self.record["last_good_checkpoint"] = sane and self.checkpoints.path(sane)
         self._write_record(f"stopped: loss {loss} at step {st['step'] + 1}")
         raise TrainingError(
             f"the training loss became {loss} at step {st['step'] + 1} (epoch "
-            f"{st['epoch'] + 1}); stopped without saving. {kept}. Try a lower learning_rate "
+            f"{st['epoch'] + 1}); stopped without saving.{kept} Try a lower learning_rate "
             "or clipnorm")
 
     def _after_epoch(self, entry):
@@ -531,9 +555,11 @@ class Trainer:
     def _save_checkpoint(self):
         if self.checkpoints is None:
             return
-        best = self.state["best"]
-        self.checkpoints.save(self.state["step"], self.model, self.model.optimizer,
-                              self.state, best_step=best["step"] if best else None)
+        st = self.state
+        divergence.before_save(st, st["step"])
+        self.checkpoints.save(st["step"], self.model, self.model.optimizer, st,
+                              protect=(st["best"] and st["best"]["step"],
+                                       st.get("last_sane_step")))
 
     # -- evaluation -------------------------------------------------------------
 

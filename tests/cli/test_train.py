@@ -7,12 +7,13 @@ run needs its own process, its resume does not.
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
 
+import numpy as np
 import pytest
 
 from seqzoo.cli import main
@@ -21,24 +22,38 @@ from tests.fixtures_train import SETTINGS, sort_corpus
 # 2 epochs of 6 batches; checkpoints at steps 4, 6 (epoch 1's end), 8 and 12.
 RUN = ["--epochs", "2", "--batch-size", "32", "--checkpoint-every", "4", "--learning-rate", "0.01"]
 
-# `seqzoo train` that stops before training step STOP, creates MARKER and
-# waits there to be killed: the kill lands mid-epoch, after the checkpoint of
-# step 8 and with step 9 done but not checkpointed.
+# `seqzoo train` that SIGKILLs itself at its KILL_AT-th event: a training step
+# begins, or a finished file (checkpoint, run.json, model.keras, config,
+# tokenizers) is renamed into place, just BEFORE or AFTER the rename. It prints
+# the event it dies at, or the number of events when it ends first.
 KILLABLE = """
-import sys, time
+import os, signal, sys
 from seqzoo.cli import main
 from seqzoo.training.distribute import Distribution
-marker, stop = sys.argv[1], int(sys.argv[2])
-train_on_batch, calls = Distribution.train_on_batch, []
-def pausing(*args, **kwargs):
-    calls.append(1)
-    if len(calls) == stop:
-        open(marker, "w").close()
-        time.sleep(600)
+kill_at, after = int(sys.argv[1]), sys.argv[2] == "after"
+count = [0]
+def event(name):
+    count[0] += 1
+    if count[0] == kill_at:
+        print(f"killed at event {kill_at}: {name}", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+train_on_batch, replace = Distribution.train_on_batch, os.replace
+def step(*args, **kwargs):
+    event("a training step begins")
     return train_on_batch(*args, **kwargs)
-Distribution.train_on_batch = pausing
-sys.exit(main(sys.argv[3:]))
+def renaming(src, dst, *args, **kwargs):
+    if not after:
+        event(f"{os.path.basename(dst)} is about to be renamed into place")
+    replace(src, dst, *args, **kwargs)
+    if after:
+        event(f"{os.path.basename(dst)} was renamed into place")
+Distribution.train_on_batch, os.replace = step, renaming
+code = main(sys.argv[3:])
+print(f"ended after {count[0]} events", flush=True)
+sys.exit(code)
 """
+# A full run of `RUN` has 23 events: 12 steps and 11 renames.
+RUN_EVENTS = 23
 
 
 @pytest.fixture(scope="module")
@@ -64,36 +79,58 @@ def copy_of(run, tmp_path):
     return shutil.copytree(run, tmp_path / "run")
 
 
-def test_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, data, finished, capsys):
-    out, marker = tmp_path / "killed", tmp_path / "paused"
+def _run_killable(args, kill_at, when):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", KILLABLE, str(marker), "10", "train", *run_args(data, out)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None and not marker.exists():
-        time.sleep(0.05)
-    assert process.poll() is None, "the run ended before it could be killed:\n" + \
-        process.stdout.read()
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
-    assert not (out / "model.keras").exists()
-    checkpoints = out / "checkpoints"
-    steps_at_kill = max(int(n[5:13]) for n in os.listdir(checkpoints) if n.endswith(".npz"))
-    assert steps_at_kill == 8
+    process = subprocess.run([sys.executable, "-c", KILLABLE, str(kill_at), when, *args],
+                             env=env, capture_output=True, text=True, timeout=300)
+    return process.returncode, process.stdout + process.stderr
 
+
+def _weights(path):
+    import seqzoo
+
+    return seqzoo.load(path).get_weights()
+
+
+def test_sigkill_at_random_moments_then_resume_ends_like_an_uninterrupted_run(
+        tmp_path, data, finished, capsys):
+    # SIGKILL at a random event of the run, then at a random event of its resume
+    # (unless the resume ends first), then a resume to the end: the final weights
+    # equal the uninterrupted run's bit for bit. SEQZOO_KILL_SEED replays a failure.
+    seed = int(os.environ.get("SEQZOO_KILL_SEED", random.randrange(2**32)))
+    rng = random.Random(seed)
+    out = tmp_path / "killed"
+    log = [f"SEQZOO_KILL_SEED={seed}"]
+    kill_at, when = rng.randint(1, RUN_EVENTS - 1), rng.choice(["before", "after"])
+    code, output = _run_killable(["train", *run_args(data, out), "--quiet"], kill_at, when)
+    log.append(output)
+    assert code == -signal.SIGKILL, "\n".join(log)
+    assert f"killed at event {kill_at}" in output, "\n".join(log)
+    assert not (out / "model.keras").exists() or kill_at == RUN_EVENTS - 1
+    if (out / "config.json").exists():
+        kill_at, when = rng.randint(1, RUN_EVENTS // 2), rng.choice(["before", "after"])
+        code, output = _run_killable(["train", "--resume", str(out)], kill_at, when)
+        log.append(output)
+        assert code in (0, -signal.SIGKILL), "\n".join(log)
+    else:  # killed before config.json was written: the run never began; start it again
+        assert main(["train", *run_args(data, out), "--quiet"]) == 0, "\n".join(log)
+    assert not any(name.endswith(".tmp") for name in os.listdir(out / "checkpoints")), log
+    newest = sorted((out / "checkpoints").glob("ckpt-*.npz"))
     capsys.readouterr()
-    assert main(["train", "--resume", str(out)]) == 0
-    assert f"resuming {out} from {checkpoints / 'ckpt-00000008.npz'}" in capsys.readouterr().out
+    assert main(["train", "--resume", str(out)]) == 0, "\n".join(log)
+    printed = capsys.readouterr().out
+    if "already completed" not in printed:
+        start = newest[-1] if newest else "the start (no checkpoint yet)"
+        assert f"resuming {out} from {start}" in printed, "\n".join([*log, printed])
     killed = json.loads((out / "run.json").read_text())
     full = json.loads((finished / "run.json").read_text())
     assert killed["status"] == full["status"] == "completed"
     assert killed["steps"] == full["steps"] == 2 * 6
-    assert len(killed["history"]) == 2
-    for a, b in zip(killed["history"], full["history"]):
-        assert a["step"] == b["step"]
-        assert a["dev_loss"] == pytest.approx(b["dev_loss"], abs=2e-3)
+    assert [h["step"] for h in killed["history"]] == [h["step"] for h in full["history"]]
+    for folder in (out, out / "tokenizers", out / "checkpoints"):
+        assert not [n for n in os.listdir(folder) if n.startswith(".")], "\n".join(log)
+    for a, b in zip(_weights(out / "model.keras"), _weights(finished / "model.keras")):
+        np.testing.assert_array_equal(a, b, err_msg="\n".join(log))
 
 
 def test_resume_of_a_finished_run_does_nothing(tmp_path, data, finished, capsys):

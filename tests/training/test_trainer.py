@@ -65,6 +65,21 @@ class Poison(keras.callbacks.Callback):
             variable.assign(np.full(variable.shape, np.nan, "float32"))
 
 
+class BlowUp(keras.callbacks.Callback):
+    """Scales the output layer's kernel at a step: the loss stays finite but huge, like
+    the weights of a run at a far too high learning rate."""
+
+    def __init__(self, step, factor=1000.0):
+        super().__init__()
+        self.step, self.factor = step, factor
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) == self.step:
+            kernel = next(v for v in self.model.trainable_variables
+                          if v.path == "output/kernel")
+            kernel.assign(kernel.numpy() * self.factor)
+
+
 @pytest.fixture(scope="module")
 def full(tmp_path_factory, data):
     """A `RUN` to the end (seed 0, the default)."""
@@ -182,6 +197,50 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(poisoned):
     assert all(np.isfinite(a).all() for a in arrays if a.dtype.kind == "f")
 
 
+def test_after_a_divergence_the_last_sane_checkpoint_is_named_kept_and_resumed(
+        tmp_path, data):
+    # The loss leaves its sane range after step 5 (finite, some 300x its lowest) and
+    # becomes NaN at step 10. Checkpoints 6 and 8 hold the blown-up weights; 4 is the
+    # last sane one, kept although keep_checkpoints=1.
+    run = dict(RUN, keep_checkpoints=1)
+    trainer = make_trainer(tmp_path, data, seed=4, callbacks=[BlowUp(5), Poison(9)], **run)
+    with pytest.raises(TrainingError, match=r"nan at step 10 .*good checkpoint .*"
+                                            r"ckpt-00000004\.npz; --resume goes on from it"):
+        trainer.fit()
+    assert trainer.checkpoints.steps() == [4, 6, 8]
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["last_good_checkpoint"].endswith("ckpt-00000004.npz")
+    blown = {step: open(trainer.checkpoints.path(step), "rb").read() for step in (6, 8)}
+
+    resumed = make_trainer(tmp_path, data, resume=True, **run)
+    assert resumed.restore() == resumed.checkpoints.path(4)
+    aside = tmp_path / "checkpoints" / "diverged-at-10"
+    assert sorted(os.listdir(aside)) == ["ckpt-00000006.npz", "ckpt-00000008.npz",
+                                         "diverged.json"]
+    assert [open(p, "rb").read() for p in resumed.set_aside] == [blown[6], blown[8]]
+    assert resumed.state["step"] == 4
+    history = resumed.fit()
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert all(np.isfinite(h["train_loss"]) and h["train_loss"] < 5 for h in history)
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
+
+
+def test_a_loss_near_zero_may_wobble_without_counting_as_a_divergence():
+    from seqzoo.training import divergence
+
+    state = {}
+    for loss in [2.0, 1.0] + [1e-4] * 60:
+        assert divergence.observe(state, loss, factor=10.0)
+    # 0.05 is 500 times the lowest loss, but under 10 times the 0.1 floor.
+    assert divergence.observe(state, 0.05, factor=10.0)
+    divergence.before_save(state, step=70)
+    assert divergence.observe(state, 0.05, factor=10.0)
+    assert state["last_sane_step"] == 70
+    divergence.before_save(state, step=80)
+    assert not divergence.observe(state, 200.0, factor=10.0)  # the weights of step 80
+    assert state["last_sane_step"] == 70 and state["sane_pending"] is None
+
+
 def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, full, monkeypatch):
     trainer = full  # its model and optimizer; the checkpoints go to tmp_path
     manager = CheckpointManager(tmp_path / "checkpoints",
@@ -273,3 +332,40 @@ def test_pairs_over_the_default_length_bound_are_skipped_and_counted(tmp_path):
     summary = run_data.describe_skipped(skipped)
     assert summary["count"] == 1
     assert "too_long" in json.dumps(summary) and "1200 source" in json.dumps(summary)
+
+
+def test_a_batch_too_large_for_the_memory_is_refused_before_anything_is_written(tmp_path):
+    from seqzoo.training import memory
+
+    source = [[5] * 10] * 99 + [[5] * 20_000]  # the last pair: 20,000 x 20,001
+    target = [[6] * 10] * 99 + [[6] * 20_000]
+    config = {"target_vocab_size": 1000, "attention": "luong", "num_sampled": None}
+    values = resolve([("test", {"batch_size": 64, "num_buckets": 4, "max_length": None})])[0]
+    forward, rows, longest = memory.largest_batch_bytes(source, target, values, config)
+    assert rows == 25 and longest == (20_000, 20_000)  # the longest of 4 buckets
+    assert forward == 25 * 20_001 * (1000 + 20_000) * 4
+    gib = 2**30
+    with pytest.raises(InputError, match=r"largest batch \(25 rows .* 20000 source and "
+                                         r"20000 target tokens\) .*more than this machine's "
+                                         r"32\.0 GiB; lower max_length \(now null\)"):
+        memory.check(source, target, values, config, memory=(32 * gib, 32 * gib))
+    logged = []
+    estimate = memory.check(source, target, values, config, log=logged.append,
+                            memory=(256 * gib, 100 * gib))
+    assert "over half of the 100.0 GiB available" in estimate["warning"] and logged
+    assert "warning" not in memory.check(source[:99], target[:99], values, config,
+                                         memory=(32 * gib, 32 * gib))
+    # Sampled softmax: the logits cover the sampled classes only.
+    sampled = dict(config, num_sampled=10)
+    assert memory.largest_batch_bytes(source, target, values, sampled)[0] == \
+        25 * 20_001 * (10 + 20_000) * 4
+
+
+def test_train_refuses_a_run_whose_batch_cannot_fit(tmp_path, data, monkeypatch):
+    from seqzoo.training import memory
+
+    monkeypatch.setattr(memory, "physical_memory", lambda: (4096, 4096))  # 4 KiB
+    with pytest.raises(InputError, match="more than this machine's 0.0 GiB"):
+        make_trainer(tmp_path / "run", data)
+    assert not (tmp_path / "run" / "tokenizers").exists()
+    assert not (tmp_path / "run" / "checkpoints").exists()
