@@ -61,7 +61,8 @@ def _search_kwargs(name):
     if name == "greedy":
         return {"method": "greedy"}
     if name.startswith("beam") and name[4:].isdigit() and int(name[4:]) >= 1:
-        return {"method": "beam", "beam_size": int(name[4:])}
+        # As `translate` and `seqzoo predict` search when no alignments are asked for.
+        return {"method": "beam", "beam_size": int(name[4:]), "alignments": False}
     raise ValueError(f"decode: unknown decoder {name!r}; expected greedy or beamK, e.g. beam4")
 
 

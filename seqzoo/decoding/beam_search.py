@@ -110,6 +110,19 @@ def _tile(x, beam_size):
     return ops.repeat(x, beam_size, axis=0)
 
 
+def _map_state(state, shared, fn_rows, fn_shared=lambda x: x):
+    """Maps `fn_rows` over the leaves of a state nest, and `fn_shared` over the values
+    of dict entries named in `shared` (at any depth), which have one row per item."""
+    if isinstance(state, dict):
+        return {key: (keras.tree.map_structure(fn_shared, value) if key in shared
+                      else _map_state(value, shared, fn_rows, fn_shared))
+                for key, value in state.items()}
+    if isinstance(state, (list, tuple)) and not hasattr(state, "shape"):
+        mapped = [_map_state(x, shared, fn_rows, fn_shared) for x in state]
+        return type(state)(*mapped) if hasattr(state, "_fields") else type(state)(mapped)
+    return fn_rows(state)
+
+
 def _take_rows(x, rows):
     return x if len(x.shape) == 0 else ops.take(x, rows, axis=0)
 
@@ -138,7 +151,8 @@ def _flat_rows(index, beam_size):
 def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
                 length_penalty=0.0, coverage_penalty=0.0, n_best=1,
                 alignment_fn=None, source_mask=None, length_normalization="gnmt",
-                min_length=0, no_repeat_ngram_size=0, prefix=None):
+                min_length=0, no_repeat_ngram_size=0, prefix=None, shared=(),
+                return_alignments=True):
     """Keeps the `beam_size` best hypotheses of every batch item at every step.
 
     A hypothesis is finished once it emits `eos_id`. From then on its only
@@ -179,6 +193,15 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             of the hypothesis.
         prefix: optional `[B, P]` ids every hypothesis of an item starts
             with (right padded with `PAD_ID`).
+        shared: names of dict entries of `state` (at any depth) that are the
+            same for every beam and that `step_fn` accepts with one row per
+            item while the tokens have `K` rows per item (beam-major), such as
+            an encoder memory attended by all beams of an item at once. They
+            are neither tiled nor reordered, which saves copying them at every
+            step; `step_fn` must pass them through unchanged.
+        return_alignments: with `alignment_fn`, keep and return each
+            hypothesis' attention (`"alignments"`); `False` saves that work
+            where only the coverage penalty needs the attention.
 
     Returns:
         A dict:
@@ -204,7 +227,9 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
 
     start_ids = ops.cast(start_ids, "int32")
     batch = ops.shape(start_ids)[0]
-    state = keras.tree.map_structure(lambda x: _tile(ops.convert_to_tensor(x), k), state)
+    shared = tuple(shared)
+    state = _map_state(state, shared, lambda x: _tile(ops.convert_to_tensor(x), k),
+                       ops.convert_to_tensor)
     positions = ops.arange(max_length, dtype="int32")
     if prefix is not None:
         prefix = _tile(ops.convert_to_tensor(prefix, "int32"), k)
@@ -224,7 +249,8 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         else:
             source_len = ops.shape(alignment_fn(state))[-1]
             mask = ops.ones((batch, 1, source_len), "float32")
-        beams["alignments"] = ops.zeros((batch, k, max_length, source_len), "float32")
+        if return_alignments:
+            beams["alignments"] = ops.zeros((batch, k, max_length, source_len), "float32")
         if beta > 0:
             beams["coverage"] = ops.zeros((batch, k, source_len), "float32")
 
@@ -251,6 +277,16 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         step_lp = ops.reshape(step_lp, (-1, k, vocab))
         pad_only = ops.where(tokens == PAD_ID, 0.0, _NEG_INF)
         step_lp = ops.where(finished[..., None], pad_only[None, None, :], step_lp)
+        width, shortlist = vocab, None
+        if beta == 0 and isinstance(vocab, int) and vocab > k:
+            # Within a beam every candidate has the same length, so its score is a
+            # monotone function of the token's log-probability: the K best
+            # candidates of the item are among the K best tokens of each beam.
+            # Ranking those K * K instead of all K * V candidates gives the same
+            # choice (ties still go to the lower beam, then the lower token id).
+            step_lp, shortlist = ops.top_k(step_lp, k)
+            shortlist = ops.cast(shortlist, "int32")
+            width = k
         cand_lp = beams["log_probs"][..., None] + step_lp
         cand_len = ops.where(finished, beams["lengths"], t + 1)
         cand_scores = penalised(cand_lp, cand_len[..., None])
@@ -274,21 +310,24 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             cp = _coverage_penalty(coverage, mask, beta)
             cand_scores = cand_scores + ops.where(cand_finished, cp[..., None], 0.0)
 
-        _, index = ops.top_k(ops.reshape(cand_scores, (-1, k * vocab)), k)
+        _, index = ops.top_k(ops.reshape(cand_scores, (-1, k * width)), k)
         index = ops.cast(index, "int32")
-        parent = index // vocab
+        parent = index // width
         rows = _flat_rows(parent, k)
         parent_finished = _gather_beams(finished, rows, k)
-        token = ops.where(parent_finished, PAD_ID, index % vocab)
+        token = index % width
+        if shortlist is not None:  # back from the shortlist's rank to the token id
+            token = ops.take_along_axis(ops.reshape(shortlist, (-1, k * width)), index, axis=1)
+        token = ops.where(parent_finished, PAD_ID, token)
 
         new = {
-            "log_probs": ops.take_along_axis(ops.reshape(cand_lp, (-1, k * vocab)), index, axis=1),
+            "log_probs": ops.take_along_axis(ops.reshape(cand_lp, (-1, k * width)), index, axis=1),
             "lengths": ops.where(parent_finished, _gather_beams(beams["lengths"], rows, k), t + 1),
             "finished": ops.logical_or(parent_finished, token == eos_id),
             "ids": ops.where(positions[None, None, :] == t, token[..., None],
                              _gather_beams(beams["ids"], rows, k)),
         }
-        if alignment_fn is not None:
+        if "alignments" in beams:
             new["alignments"] = ops.where(
                 positions[None, None, :, None] == t,
                 _gather_beams(align, rows, k)[:, :, None, :],
@@ -313,12 +352,13 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         "scores": best_scores,
         "log_probs": _gather_beams(beams["log_probs"], rows, n_best),
         "lengths": _gather_beams(beams["lengths"], rows, n_best),
-        "state": keras.tree.map_structure(
+        "state": _map_state(
+            state, shared,
             lambda x: x if len(x.shape) == 0
             else ops.reshape(ops.take(x, rows, axis=0), (-1, n_best) + tuple(ops.shape(x)[1:])),
-            state,
+            lambda x: x if len(x.shape) == 0 else ops.repeat(x[:, None], n_best, axis=1),
         ),
     }
-    if alignment_fn is not None:
+    if "alignments" in beams:
         result["alignments"] = _gather_beams(beams["alignments"], rows, n_best)
     return result

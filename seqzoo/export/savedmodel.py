@@ -132,7 +132,7 @@ def _build_module(tf, model, beam_size, n_best, max_length, options=None):
     def search(source_ids, method, n):
         result = model.search_function(
             source_ids, None, method=method, max_length=max_length, beam_size=beam_size,
-            n_best=n, **{**SEARCH_OPTIONS, **(options or {})})
+            n_best=n, **{**SEARCH_OPTIONS, **(options or {}), "alignments": False})
         return {"ids": tf.cast(result["ids"], tf.int32),
                 "scores": tf.cast(result["scores"], tf.float32)}
 

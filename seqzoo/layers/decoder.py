@@ -139,8 +139,29 @@ class RNNDecoder(keras.layers.Layer):
                 state["coverage"] = ops.zeros((batch, ops.shape(memory)[1]), "float32")
         return state
 
+    @property
+    def beam_shared(self):
+        """The step-state entries `step` accepts with one row per batch item while the
+        input has `K` rows per item (the beams of a beam search): the encoder memory,
+        its keys and mask. Empty with coverage, whose attention is per row."""
+        return () if self.attention is None or self.coverage else ("memory", "keys", "mask")
+
+    def _attend_rows(self, h, state):
+        """Attention of `[N, Q]` queries, `N` a multiple `K * B` of the memory's `B` rows:
+        item `b`'s rows `b * K .. b * K + K - 1` attend to its memory as one `[B, K, Q]`
+        query, with no copy of the memory per row (`K = 1`: the usual step)."""
+        keys = state["keys"]
+        query = ops.reshape(h, (ops.shape(keys)[0], -1, ops.shape(h)[-1]))
+        context, weights = self.attention_layer.attend(query, keys, state["memory"],
+                                                       state["mask"])
+        return (ops.reshape(context, (-1, ops.shape(context)[-1])),
+                ops.reshape(weights, (-1, ops.shape(weights)[-1])))
+
     def step(self, inputs, state, training=False):
-        """One decoder step: `([B, E] input, state) -> ([B, output_size], state)`."""
+        """One decoder step: `([B, E] input, state) -> ([B, output_size], state)`.
+
+        The memory entries (`beam_shared`) may have `B / K` rows, one per item
+        of `K` consecutive input rows."""
         x = inputs
         if self.input_feeding:
             x = ops.concatenate([x, ops.cast(state["feed"], x.dtype)], axis=-1)
@@ -148,8 +169,11 @@ class RNNDecoder(keras.layers.Layer):
         new_state = dict(state, rnn=rnn_states)
         if self.attention is None:
             return h, new_state
-        context, weights = self.attention_layer.attend(
-            h, state["keys"], state["memory"], state["mask"], coverage=state.get("coverage"))
+        if self.coverage:
+            context, weights = self.attention_layer.attend(
+                h, state["keys"], state["memory"], state["mask"], coverage=state["coverage"])
+        else:
+            context, weights = self._attend_rows(h, state)
         output = self.combine(ops.concatenate([h, ops.cast(context, h.dtype)], axis=-1))
         if self.output_dropout is not None:
             output = self.output_dropout(output, training=training)

@@ -76,8 +76,12 @@ class Seq2SeqEnsemble(SearchMixin):
         self.target_tokenizer = first.target_tokenizer
         self._attending = [i for i, m in enumerate(models)
                            if m.hyperparameters["attention"] is not None]
+        # The memory entries stay one row per item in beam search only where every
+        # attending member's step accepts that (`Seq2Seq.beam_shared`).
+        shared = {models[i].beam_shared for i in self._attending}
         self._init_search(self.encode, self.step, bool(self._attending), self._alignment,
-                          lambda states: states[self._attending[0]]["mask"])
+                          lambda states: states[self._attending[0]]["mask"],
+                          shared.pop() if len(shared) == 1 else ())
 
     @classmethod
     def load(cls, paths, weights=None, combine="log_probs"):

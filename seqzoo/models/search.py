@@ -22,9 +22,9 @@ SOURCE_LENGTH_MULTIPLE = 8
 SEARCH_OPTIONS = {
     "length_penalty": 0.0, "coverage_penalty": 0.0, "length_normalization": "gnmt",
     "temperature": 1.0, "top_k": None, "top_p": None, "min_length": 0,
-    "no_repeat_ngram_size": 0,
+    "no_repeat_ngram_size": 0, "alignments": True,
 }
-_BEAM_ONLY = ("length_penalty", "coverage_penalty", "length_normalization")
+_BEAM_ONLY = ("length_penalty", "coverage_penalty", "length_normalization", "alignments")
 _SAMPLE_ONLY = ("temperature", "top_k", "top_p")
 
 
@@ -35,10 +35,12 @@ class SearchMixin:
     (or `None`) and `variables`.
     """
 
-    def _init_search(self, encode, step, has_attention, alignment, source_mask):
+    def _init_search(self, encode, step, has_attention, alignment, source_mask,
+                     beam_shared=()):
         # `search_function` is the uncompiled search (the SavedModel export traces it).
         self._has_attention = bool(has_attention)
-        self._search = search_step_function(encode, step, has_attention, alignment, source_mask)
+        self._search = search_step_function(encode, step, has_attention, alignment, source_mask,
+                                            beam_shared)
         self._search_fn = CompiledFunction(self._search, lambda: self.variables)
 
     @property
@@ -56,7 +58,7 @@ class SearchMixin:
     def search(self, source_ids, method="beam", beam_size=4, max_length=None, n_best=1,
                length_penalty=0.0, coverage_penalty=0.0, temperature=1.0, top_k=None,
                seed=None, top_p=None, min_length=0, no_repeat_ngram_size=0,
-               length_normalization="gnmt", prefix_ids=None):
+               length_normalization="gnmt", prefix_ids=None, alignments=True):
         """Decodes `[B, S]` source ids (compiled), returning numpy arrays.
 
         Args:
@@ -76,11 +78,13 @@ class SearchMixin:
             prefix_ids: optional `[B, P]` target ids each output must start
                 with, right padded with 0 (every method); the outputs and
                 their scores include the prefix.
+            alignments: beam search with attention also returns the
+                attention of each hypothesis; `False` skips that work.
 
         Returns:
             A dict with `"ids"` `[B, n, T]` (`n = n_best` for beam search, else
-            1), `"scores"` `[B, n]`, and for beam search with attention
-            `"alignments"` `[B, n, T, S]`.
+            1), `"scores"` `[B, n]`, and for beam search with attention (and
+            `alignments`) `"alignments"` `[B, n, T, S]`.
         """
         if method not in ("beam", "greedy", "sample"):
             raise ArgumentError("Expected method 'beam', 'greedy' or 'sample'. Received: "
@@ -105,7 +109,8 @@ class SearchMixin:
                    "length_normalization": length_normalization,
                    "temperature": float(temperature), "top_k": top_k,
                    "top_p": None if top_p is None else float(top_p),
-                   "min_length": min_length, "no_repeat_ngram_size": no_repeat_ngram_size}
+                   "min_length": min_length, "no_repeat_ngram_size": no_repeat_ngram_size,
+                   "alignments": bool(alignments)}
         unused = (() if method == "beam" else _BEAM_ONLY) + (
             () if method == "sample" else _SAMPLE_ONLY)
         for name in unused:  # at their defaults: one compiled function, not one per value
@@ -192,7 +197,7 @@ class SearchMixin:
         result = self.search(pad_sequences(encoded), method=method, beam_size=beam_size,
                              max_length=max_length, n_best=n_best,
                              length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-                             prefix_ids=prefix_ids, **options)
+                             prefix_ids=prefix_ids, alignments=aligned, **options)
         contents = [[_content(h) for h in row] for row in result["ids"]]
         if replace_unk:
             decoded = [[self._with_unk_replaced(h, a, src) for h, a in zip(row, aligns)]
@@ -243,7 +248,8 @@ def _content(ids):
     return [i for i in ids if i not in (PAD_ID, BOS_ID)]
 
 
-def search_step_function(encode, step, has_attention, alignment, source_mask):
+def search_step_function(encode, step, has_attention, alignment, source_mask,
+                         beam_shared=()):
     """The body of a compiled search over any encoder-decoder (model or ensemble).
 
     Args:
@@ -251,6 +257,8 @@ def search_step_function(encode, step, has_attention, alignment, source_mask):
         step: `([B] ids, state) -> ([B, V] logits, state)`.
         has_attention: whether `alignment(state)` gives the attention `[B, S]`.
         alignment, source_mask: `state -> [B, S]` attention and source mask.
+        beam_shared: state entries `step` accepts with one row per item while
+            the tokens have one row per beam (`beam_search`'s `shared`).
 
     Returns:
         `fn(source_ids, uniforms, prefix_ids=None, *, method, max_length, beam_size,
@@ -266,13 +274,17 @@ def search_step_function(encode, step, has_attention, alignment, source_mask):
                        "no_repeat_ngram_size": options["no_repeat_ngram_size"],
                        "prefix": prefix_ids}
         if method == "beam":
+            # The attention is needed for the alignments asked for, or the coverage penalty.
+            wanted = bool(options.get("alignments", True))
+            attending = has_attention and (wanted or options["coverage_penalty"] > 0)
             return beam_search(
                 step, start, state, beam_size=beam_size, max_length=max_length,
                 length_penalty=options["length_penalty"],
                 coverage_penalty=options["coverage_penalty"],
                 length_normalization=options["length_normalization"],
-                n_best=n_best, alignment_fn=alignment if has_attention else None,
-                source_mask=source_mask(state) if has_attention else None, **constraints)
+                n_best=n_best, alignment_fn=alignment if attending else None,
+                source_mask=source_mask(state) if attending else None,
+                shared=beam_shared, return_alignments=wanted, **constraints)
         if method == "greedy":
             ids, scores, _ = greedy_search(step, start, state, max_length, **constraints)
         else:

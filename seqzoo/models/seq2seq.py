@@ -200,7 +200,7 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
         self._parts = parts
         self._init_sampled_training(inputs, hidden, head, num_sampled)
         self._init_search(self.encode, self.step, attention is not None, self._alignment,
-                          lambda state: state["mask"])
+                          lambda state: state["mask"], parts["decoder"].beam_shared)
         self._score_fn = CompiledFunction(self._sequence_log_probs, lambda: self.variables)
 
     def get_config(self):
@@ -265,6 +265,12 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
             self._parts, source_ids, _embed_sources(self._parts, source_ids, training),
             training=training)
         return self._parts["decoder"].initial_step_state(initial, memory, memory_mask)
+
+    @property
+    def beam_shared(self):
+        """The `step` state entries that may keep one row per item while the tokens have
+        one row per beam (`seqzoo.decoding.beam_search`'s `shared`)."""
+        return self._parts["decoder"].beam_shared
 
     def step(self, token_ids, state, training=False):
         """One decoding step: `([B] ids, state) -> ([B, V] logits, state)`."""

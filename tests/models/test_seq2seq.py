@@ -147,6 +147,32 @@ def test_beam_search_translations_n_best_and_alignments():
     assert list(alignment[:3].argmax(-1)) == [0, 1, 2]
 
 
+@pytest.mark.parametrize("variant", ["luong_feed", "bahdanau"])
+def test_beams_attending_one_shared_memory_find_what_tiled_memories_find(variant):
+    # Beam search keeps the encoder memory one row per item (`Seq2Seq.beam_shared`)
+    # and the decoder attends all beams of an item at once; with the memory tiled to
+    # one row per beam, the same search must find the same hypotheses and scores.
+    from seqzoo.decoding import CompiledFunction
+    from seqzoo.models.search import SEARCH_OPTIONS, search_step_function
+
+    model, _ = _reverser(variant)
+    assert model.beam_shared == ("memory", "keys", "mask")
+    tiled = CompiledFunction(
+        search_step_function(model.encode, model.step, True, lambda st: st["alignment"],
+                             lambda st: st["mask"], beam_shared=()),
+        lambda: model.variables)
+    source = pad_sequences([TOKENIZER.encode(w) for w in _words(24, seed=8)])
+    source = np.pad(source, ((0, 0), (0, 8 - source.shape[1] % 8)))
+    options = dict(SEARCH_OPTIONS, length_penalty=0.6)
+    expected = tiled(source, np.zeros((12, len(source)), "float32"), method="beam",
+                     max_length=12, beam_size=3, n_best=3, **options)
+    got = model.search(source, beam_size=3, n_best=3, max_length=12, length_penalty=0.6)
+    np.testing.assert_array_equal(got["ids"], _np(expected["ids"]))
+    np.testing.assert_allclose(got["scores"], _np(expected["scores"]), atol=1e-5)
+    np.testing.assert_allclose(got["alignments"], _np(expected["alignments"]), atol=1e-5)
+    assert "alignments" not in model.search(source, beam_size=3, max_length=12, alignments=False)
+
+
 def test_save_and_load_give_identical_translations(tmp_path):
     model, _ = _reverser("bahdanau")  # trained: its translations differ from word to word
     words = _words(20, seed=5)
