@@ -120,7 +120,8 @@ def describe(rows):
             f"{s['units']} units, embeddings {s['embedding_dim']}, vocabulary {s['vocab']}), "
             f"untrained; source length {s['source_length']}, {s['target_length']} target steps. "
             "Decoding never stops early (</s> disabled), so every sequence takes target_length "
-            "steps. `Seq2Seq.search`: greedy, or beam search of width K (beamK). Sequences/s, "
+            "steps. `Seq2Seq.search`: greedy, or beam search of width K (beamK, without "
+            "alignments). Sequences/s, "
             "median of clean interleaved rounds (min-max in brackets). "
             + common.rounds_note(rows)).rstrip()
 

@@ -275,8 +275,6 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         vocab = ops.shape(step_lp)[-1]
         tokens = ops.arange(vocab, dtype="int32")
         step_lp = ops.reshape(step_lp, (-1, k, vocab))
-        pad_only = ops.where(tokens == PAD_ID, 0.0, _NEG_INF)
-        step_lp = ops.where(finished[..., None], pad_only[None, None, :], step_lp)
         width, shortlist = vocab, None
         if beta == 0 and isinstance(vocab, int) and vocab > k:
             # Within a beam every candidate has the same length, so its score is a
@@ -284,9 +282,16 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             # candidates of the item are among the K best tokens of each beam.
             # Ranking those K * K instead of all K * V candidates gives the same
             # choice (ties still go to the lower beam, then the lower token id).
+            # A finished beam's only candidate is PAD at 0 (its token is set to
+            # PAD below), the rest -inf.
             step_lp, shortlist = ops.top_k(step_lp, k)
             shortlist = ops.cast(shortlist, "int32")
+            first_only = ops.where(ops.arange(k) == 0, 0.0, _NEG_INF)
+            step_lp = ops.where(finished[..., None], first_only[None, None, :], step_lp)
             width = k
+        else:
+            pad_only = ops.where(tokens == PAD_ID, 0.0, _NEG_INF)
+            step_lp = ops.where(finished[..., None], pad_only[None, None, :], step_lp)
         cand_lp = beams["log_probs"][..., None] + step_lp
         cand_len = ops.where(finished, beams["lengths"], t + 1)
         cand_scores = penalised(cand_lp, cand_len[..., None])
