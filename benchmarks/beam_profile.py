@@ -1,6 +1,6 @@
 """Where beam search's time goes: its pieces timed beside it, in milliseconds per call.
 
-    python -m benchmarks.beam_profile [--batch 64] [--beam 4] [--rounds 7]
+    python -m benchmarks.beam_profile [--batch 64] [--beam 4] [--rounds 7] [--tiny]
 
 On suite `decode`'s model and data (`seq2seq_luong`, 20 source and 20 target
 steps, `</s>` disabled), in interleaved rounds: the encoder alone; the
@@ -64,8 +64,11 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--beam", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--tiny", action="store_true",
+                        help="suite decode's tiny model, one call per piece: tests the script")
     args = parser.parse_args(argv)
-    settings = dict(decode.SETTINGS["full"])
+    settings = dict(decode.SETTINGS["tiny" if args.tiny else "full"])
+    run_s = 0.0 if args.tiny else 0.4
     model = shared.model(settings["preset"], settings)
     decode._never_stop(model)
     fns = pieces(model, settings, args.batch, args.beam)
@@ -76,7 +79,7 @@ def main(argv=None):
         order = list(fns.items())
         for name, fn in order if index % 2 == 0 else reversed(order):
             start, calls = time.perf_counter(), 0
-            while time.perf_counter() - start < 0.4:
+            while calls == 0 or time.perf_counter() - start < run_s:
                 ops.convert_to_numpy(keras.tree.flatten(fn())[0])
                 calls += 1
             times[name].append(1000 * (time.perf_counter() - start) / calls)

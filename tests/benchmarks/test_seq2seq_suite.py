@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import pytest
 
 from benchmarks import __main__ as runner
@@ -55,3 +56,17 @@ def test_bad_settings_are_named(tmp_path, argv, message):
     with pytest.raises(SystemExit, match=message):
         runner.main([*argv, "--out", str(tmp_path)])
     assert not (tmp_path / "results.json").exists()
+
+
+def test_beam_profile_times_every_piece(capsys):
+    from benchmarks import beam_profile
+
+    beam_profile.main(["--tiny", "--batch", "2", "--beam", "3", "--rounds", "1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"backend {keras.backend.backend()}, batch 2, beam 3, 1 rounds")
+    names = [line.split(": ")[0] for line in lines[1:]]
+    assert names == ["encoder, 2 sources", "encoder + 4 steps, 2 rows",
+                     "encoder + 4 steps, 6 rows, memory tiled",
+                     "encoder + 4 steps, 6 rows, one memory row per item",
+                     "greedy search", "beam search, beam 3"]
+    assert all(float(line.split(": ")[1].split()[0]) > 0 for line in lines[1:])
