@@ -1,4 +1,5 @@
-"""The decode and seq2seq benchmark suites run on tiny settings and report what they measured."""
+"""The decode and seq2seq benchmark suites run on tiny settings and report what they measured;
+the profiles of beam search and of a recurrent training step run."""
 
 import json
 
@@ -69,4 +70,19 @@ def test_beam_profile_times_every_piece(capsys):
                      "encoder + 4 steps, 6 rows, memory tiled",
                      "encoder + 4 steps, 6 rows, one memory row per item",
                      "greedy search", "beam search, beam 3"]
+    assert all(float(line.split(": ")[1].split()[0]) > 0 for line in lines[1:])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_rnn_profile_times_every_piece_of_a_training_step(capsys, cell):
+    from benchmarks import rnn_profile
+
+    rnn_profile.main(["--tiny", "--cell", cell, "--rounds", "1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"backend {keras.backend.backend()}, {cell}, loop projected")
+    names = [line.split(": ")[0] for line in lines[1:]]
+    assert names == ["input projection, all steps at once", "recurrent loop alone, forward",
+                     "forward pass (projection + loop)",
+                     "training step (forward, backward, SGD)",
+                     "reference, one [B*T, H] x [H, G] product"]
     assert all(float(line.split(": ")[1].split()[0]) > 0 for line in lines[1:])

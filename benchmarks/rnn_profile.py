@@ -1,0 +1,127 @@
+"""Where one training step of the zoo's recurrent stack spends its time, piece by piece.
+
+    python -m benchmarks.rnn_profile [--cell lstm] [--loop projected] [--rounds 7] [--tiny]
+
+At suite `rnn`'s shapes (batch 64, length 50, input 128, hidden 256, one
+unidirectional layer), in interleaved rounds, milliseconds per call:
+
+- the input projection of every step at once (`[B*T, D] x [D, G]`);
+- the recurrent loop alone, forwards, on inputs already projected;
+- the stack's forward pass (projection and loop);
+- a whole training step (`train_on_batch`: forward, backward, SGD update).
+
+The training step minus the forward pass is the backward pass and the
+update. Each piece also gets its arithmetic rate: the multiply-adds of its
+matrix products (2 FLOPs each) over its time, against the rate of one large
+matrix product of the same total size, which is about what the CPU gives.
+"""
+
+import argparse
+import time
+
+import keras
+import numpy as np
+from keras import ops
+from keras.src import backend as keras_backend
+
+from benchmarks import rnn as suite
+from seqzoo.decoding import CompiledFunction
+from seqzoo.layers import recurrence
+from seqzoo.layers.rnn import RNNStack
+
+
+def _gates(cell):
+    return 4 if cell == "lstm" else 3
+
+
+def pieces(s, cell, loop):
+    """`({name: fn}, {name: flops})` of the timed pieces."""
+    keras.utils.set_random_seed(s["seed"])
+    batch, length, width, hidden = s["batch"], s["length"], s["input"], s["hidden"]
+    gates = _gates(cell)
+    stack = RNNStack(hidden, num_layers=1, cell=cell, bidirectional=False, loop=loop)
+    inputs = keras.Input((length, width), batch_size=batch)
+    model = keras.Model(inputs, stack(inputs)[0])
+    model.compile(optimizer=keras.optimizers.SGD(s["learning_rate"]), loss="mse",
+                  jit_compile=suite._jit_compile(s["jit_compile"]))
+    rng = np.random.default_rng(s["seed"])
+    x = ops.convert_to_tensor(rng.standard_normal((batch, length, width), dtype="float32"))
+    y = ops.zeros((batch, length, hidden))
+    rnn = stack.rnn_layers[0][0]
+    layer_cell = rnn.cell
+    step = (recurrence._lstm_step if cell == "lstm" else
+            lambda r: recurrence._gru_step(r, layer_cell.bias[1], hidden))(
+        layer_cell.recurrent_kernel)
+    states = [ops.zeros((batch, hidden))] * (2 if cell == "lstm" else 1)
+
+    def project(x):
+        bias = layer_cell.bias if cell == "lstm" else layer_cell.bias[0]
+        return ops.matmul(x, layer_cell.kernel) + bias
+
+    def loop_only(projected):
+        return keras_backend.rnn(step, projected, list(states), input_length=length,
+                                 return_all_outputs=True)[1]
+
+    variables = lambda: model.variables  # noqa: E731
+    projected = ops.convert_to_tensor(
+        rng.standard_normal((batch, length, gates * hidden), dtype="float32"))
+    project_fn = CompiledFunction(project, variables)
+    loop_fn = CompiledFunction(loop_only, variables)
+    forward_fn = CompiledFunction(lambda x: model(x), variables)
+    big = ops.convert_to_tensor(rng.standard_normal((batch * length, hidden), dtype="float32"))
+    square = ops.convert_to_tensor(rng.standard_normal((hidden, gates * hidden), dtype="float32"))
+    matmul_fn = CompiledFunction(lambda a, b: ops.matmul(a, b), lambda: [])
+    projection = 2 * batch * length * width * gates * hidden
+    recurrent = 2 * batch * length * hidden * gates * hidden
+    fns = {
+        "input projection, all steps at once": lambda: project_fn(x),
+        "recurrent loop alone, forward": lambda: loop_fn(projected),
+        "forward pass (projection + loop)": lambda: forward_fn(x),
+        "training step (forward, backward, SGD)": lambda: model.train_on_batch(x, y),
+        "reference, one [B*T, H] x [H, G] product": lambda: matmul_fn(big, square),
+    }
+    # The backward pass does about twice the forward's products (for the
+    # inputs' and the weights' gradients).
+    flops = {
+        "input projection, all steps at once": projection,
+        "recurrent loop alone, forward": recurrent,
+        "forward pass (projection + loop)": projection + recurrent,
+        "training step (forward, backward, SGD)": 3 * (projection + recurrent),
+        "reference, one [B*T, H] x [H, G] product": recurrent,
+    }
+    return fns, flops
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
+    parser.add_argument("--loop", choices=("projected", "keras"), default="projected")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--tiny", action="store_true",
+                        help="suite rnn's tiny shapes, one call per piece: tests the script")
+    args = parser.parse_args(argv)
+    s = dict(suite.SETTINGS["tiny" if args.tiny else "full"])
+    run_s = 0.0 if args.tiny else 0.3
+    fns, flops = pieces(s, args.cell, args.loop)
+    for fn in fns.values():  # tracing, compilation
+        fn(), fn()
+    times = {name: [] for name in fns}
+    for index in range(args.rounds):
+        order = list(fns.items())
+        for name, fn in order if index % 2 == 0 else reversed(order):
+            start, calls = time.perf_counter(), 0
+            while calls == 0 or time.perf_counter() - start < run_s:
+                ops.convert_to_numpy(keras.tree.flatten(fn())[0])
+                calls += 1
+            times[name].append(1000 * (time.perf_counter() - start) / calls)
+    print(f"backend {keras.backend.backend()}, {args.cell}, loop {args.loop}, batch "
+          f"{s['batch']}, length {s['length']}, input {s['input']}, hidden {s['hidden']}, "
+          f"{args.rounds} rounds; ms per call: median (min-max), GFLOP/s at the median")
+    for name, values in times.items():
+        median = float(np.median(values))
+        print(f"{name}: {median:.2f} ({min(values):.2f}-{max(values):.2f}), "
+              f"{flops[name] / median / 1e6:.0f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()
