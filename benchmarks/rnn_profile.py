@@ -7,6 +7,7 @@ unidirectional layer), in interleaved rounds, milliseconds per call:
 
 - the input projection of every step at once (`[B*T, D] x [D, G]`);
 - the recurrent loop alone, forwards, on inputs already projected;
+- the same loop with nothing but its recurrent matrix product per step;
 - the stack's forward pass (projection and loop);
 - a whole training step (`train_on_batch`: forward, backward, SGD update).
 
@@ -58,6 +59,15 @@ def pieces(s, cell, loop):
         bias = layer_cell.bias if cell == "lstm" else layer_cell.bias[0]
         return ops.matmul(x, layer_cell.kernel) + bias
 
+    def products_only(projected):
+        # The loop with nothing but its recurrent product in each step.
+        def product(z, states):
+            h = ops.matmul(states[0], layer_cell.recurrent_kernel)[:, :hidden]
+            return h, [h]
+
+        return keras_backend.rnn(product, projected, [states[0]], input_length=length,
+                                 return_all_outputs=True)[1]
+
     def loop_only(projected):
         return keras_backend.rnn(step, projected, list(states), input_length=length,
                                  return_all_outputs=True)[1]
@@ -67,6 +77,7 @@ def pieces(s, cell, loop):
         rng.standard_normal((batch, length, gates * hidden), dtype="float32"))
     project_fn = CompiledFunction(project, variables)
     loop_fn = CompiledFunction(loop_only, variables)
+    products_fn = CompiledFunction(products_only, variables)
     forward_fn = CompiledFunction(lambda x: model(x), variables)
     big = ops.convert_to_tensor(rng.standard_normal((batch * length, hidden), dtype="float32"))
     square = ops.convert_to_tensor(rng.standard_normal((hidden, gates * hidden), dtype="float32"))
@@ -76,6 +87,7 @@ def pieces(s, cell, loop):
     fns = {
         "input projection, all steps at once": lambda: project_fn(x),
         "recurrent loop alone, forward": lambda: loop_fn(projected),
+        "the loop's recurrent products alone": lambda: products_fn(projected),
         "forward pass (projection + loop)": lambda: forward_fn(x),
         "training step (forward, backward, SGD)": lambda: model.train_on_batch(x, y),
         "reference, one [B*T, H] x [H, G] product": lambda: matmul_fn(big, square),
@@ -85,6 +97,7 @@ def pieces(s, cell, loop):
     flops = {
         "input projection, all steps at once": projection,
         "recurrent loop alone, forward": recurrent,
+        "the loop's recurrent products alone": recurrent,
         "forward pass (projection + loop)": projection + recurrent,
         "training step (forward, backward, SGD)": 3 * (projection + recurrent),
         "reference, one [B*T, H] x [H, G] product": recurrent,

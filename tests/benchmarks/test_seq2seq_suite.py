@@ -82,7 +82,7 @@ def test_rnn_profile_times_every_piece_of_a_training_step(capsys, cell):
     assert lines[0].startswith(f"backend {keras.backend.backend()}, {cell}, loop projected")
     names = [line.split(": ")[0] for line in lines[1:]]
     assert names == ["input projection, all steps at once", "recurrent loop alone, forward",
-                     "forward pass (projection + loop)",
+                     "the loop's recurrent products alone", "forward pass (projection + loop)",
                      "training step (forward, backward, SGD)",
                      "reference, one [B*T, H] x [H, G] product"]
     assert all(float(line.split(": ")[1].split()[0]) > 0 for line in lines[1:])
