@@ -22,6 +22,7 @@ SUITES = {
     "softmax": "benchmarks.softmax",
     "tfa": "benchmarks.tfa",
     "embeddings": "benchmarks.embeddings",
+    "onmt": "benchmarks.onmt",
 }
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_OUT = "benchmarks/results/latest"
