@@ -157,15 +157,34 @@ class RNNDecoder(keras.layers.Layer):
         return (ops.reshape(context, (-1, ops.shape(context)[-1])),
                 ops.reshape(weights, (-1, ops.shape(weights)[-1])))
 
-    def step(self, inputs, state, training=False):
+    def step_noise(self, batch, steps, training):
+        """The dropout masks of `steps` training steps, drawn before a loop over time
+        (`RNNStack.step_noise`): `{"layers": [T, L - 1, B, units], "output": [T, B,
+        output_size]}`, the keys of the dropouts there are; `{}` when not training."""
+        if not training or not self.dropout:
+            return {}
+        noise = {}
+        layers = self.stack.step_noise(batch, steps)
+        if layers is not None:
+            noise["layers"] = layers
+        if self.output_dropout is not None:
+            noise["output"] = keras.random.dropout(
+                ops.ones((steps, batch, self.output_size)), self.dropout,
+                seed=self.output_dropout.seed_generator)
+        return noise
+
+    def step(self, inputs, state, training=False, noise=None):
         """One decoder step: `([B, E] input, state) -> ([B, output_size], state)`.
 
         The memory entries (`beam_shared`) may have `B / K` rows, one per item
-        of `K` consecutive input rows."""
+        of `K` consecutive input rows. `noise`: this step's slice of
+        `step_noise`, the dropout masks to apply instead of drawing them."""
+        noise = noise or {}
         x = inputs
         if self.input_feeding:
             x = ops.concatenate([x, ops.cast(state["feed"], x.dtype)], axis=-1)
-        h, rnn_states = self.stack.step(x, state["rnn"], training=training)
+        h, rnn_states = self.stack.step(x, state["rnn"], training=training,
+                                        noise=noise.get("layers"))
         new_state = dict(state, rnn=rnn_states)
         if self.attention is None:
             return h, new_state
@@ -175,7 +194,9 @@ class RNNDecoder(keras.layers.Layer):
         else:
             context, weights = self._attend_rows(h, state)
         output = self.combine(ops.concatenate([h, ops.cast(context, h.dtype)], axis=-1))
-        if self.output_dropout is not None:
+        if "output" in noise:
+            output = output * ops.cast(noise["output"], output.dtype)
+        elif self.output_dropout is not None:
             output = self.output_dropout(output, training=training)
         new_state["alignment"] = ops.cast(weights, "float32")
         if self.input_feeding:
@@ -210,15 +231,18 @@ class RNNDecoder(keras.layers.Layer):
         state = self.initial_step_state(initial_state, memory, memory_mask)
         constants = {k: state.pop(k) for k in ("memory", "keys", "mask")}
 
-        def scan_step(carry, x):
-            _, new = self.step(x, {**carry, **constants}, training=training)
+        def scan_step(carry, xs):
+            x, noise = xs
+            _, new = self.step(x, {**carry, **constants}, training=training, noise=noise)
             carry = {k: v for k, v in new.items() if k not in constants}
             # Keras' TensorFlow scan wants outputs shaped like the carry; the
             # step's output is the carry's "feed".
             return carry, carry
 
         time_major = ops.transpose(inputs, (1, 0, 2))
-        _, history = ops.scan(scan_step, state, time_major)
+        shape = ops.shape(inputs)
+        noise = self.step_noise(shape[0], shape[1], training)
+        _, history = ops.scan(scan_step, state, (time_major, noise))
         return (ops.transpose(history["feed"], (1, 0, 2)),
                 ops.transpose(history["alignment"], (1, 0, 2)))
 

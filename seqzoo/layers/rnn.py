@@ -241,7 +241,20 @@ class RNNStack(keras.layers.Layer):
             for directions in self.rnn_layers
         ]
 
-    def step(self, inputs, states, training=False):
+    def step_noise(self, batch, steps):
+        """The masks of the dropout between layers for `steps` steps, drawn at once:
+        `[steps, num_layers - 1, batch, units]`, or `None` without that dropout.
+
+        A loop over time (`ops.scan`) takes them as inputs: drawing random numbers
+        inside the loop's body would update the dropout's seed state inside a
+        traced function, which JAX refuses."""
+        if self.dropout_layer is None or self.num_layers < 2:
+            return None
+        ones = ops.ones((steps, self.num_layers - 1, batch, self.units))
+        return keras.random.dropout(ones, self.dropout,
+                                    seed=self.dropout_layer.seed_generator)
+
+    def step(self, inputs, states, training=False, noise=None):
         """Advances a unidirectional stack by one time step.
 
         Runs the same cells and weights as `call`, one step at a time, for
@@ -253,6 +266,8 @@ class RNNStack(keras.layers.Layer):
             training: whether the dropout between layers is active, as in
                 `call` (element-wise, so one step at a time draws from the
                 same distribution as the whole sequence).
+            noise: this step's slice of `step_noise` (`[num_layers - 1, B,
+                units]`): the dropout masks to apply instead of drawing them.
 
         Returns:
             `(outputs [B, units], states)` with `states` in the same structure.
@@ -262,7 +277,9 @@ class RNNStack(keras.layers.Layer):
         x = inputs
         new_states = []
         for i, ((rnn,), (layer_state,)) in enumerate(zip(self.rnn_layers, states)):
-            if i > 0 and self.dropout_layer is not None:
+            if i > 0 and noise is not None:
+                x = x * ops.cast(noise[i - 1], x.dtype)
+            elif i > 0 and self.dropout_layer is not None:
                 x = self.dropout_layer(x, training=training)
             out, new = rnn.cell(x, list(layer_state), training=False)
             if self.residual and out.shape[-1] == x.shape[-1]:

@@ -244,16 +244,18 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
                 "logits": ops.zeros((ops.shape(gold)[0], vocab), "float32")}
 
         def body(carry, xs):
-            gold_t, coin_t = xs
+            gold_t, coin_t, noise = xs
             token = ops.where(coin_t < p, carry["prev"], gold_t)
-            logits, new = self.step(token, {**carry["state"], **constants}, training=True)
+            logits, new = self.step(token, {**carry["state"], **constants}, training=True,
+                                    noise=noise)
             carry = {"state": {k: v for k, v in new.items() if k not in constants},
                      "prev": ops.cast(ops.argmax(logits, axis=-1), "int32"),
                      "logits": ops.cast(logits, "float32")}
             # Keras' TensorFlow scan wants outputs shaped like the carry.
             return carry, carry
 
-        _, history = ops.scan(body, init, (ops.transpose(gold), ops.transpose(coins)))
+        noise = self.step_noise(ops.shape(gold)[0], ops.shape(gold)[1], training=True)
+        _, history = ops.scan(body, init, (ops.transpose(gold), ops.transpose(coins), noise))
         return ops.transpose(history["logits"], (1, 0, 2))
 
     # -- inference -----------------------------------------------------------
@@ -272,11 +274,36 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
         one row per beam (`seqzoo.decoding.beam_search`'s `shared`)."""
         return self._parts["decoder"].beam_shared
 
-    def step(self, token_ids, state, training=False):
-        """One decoding step: `([B] ids, state) -> ([B, V] logits, state)`."""
+    def step_noise(self, batch, steps, training):
+        """The dropout masks of `steps` training steps of `step`, drawn at once before
+        a loop over time (`seqzoo.layers.Decoder.step_noise`, and `"embedding"` for the
+        target embeddings' dropout); `{}` when not training."""
+        if not training:
+            return {}
         parts = self._parts
-        embedded = _embed_targets(parts, token_ids, training=training, step=True)
-        output, state = parts["decoder"].step(embedded, state, training=training)
+        noise = parts["decoder"].step_noise(batch, steps, training)
+        if parts["target_dropout"] is not None:
+            dropout = parts["target_dropout"]
+            width = parts["target_embedding"].embedding_dim
+            noise["embedding"] = keras.random.dropout(
+                ops.ones((steps, batch, width)), dropout.rate, seed=dropout.seed_generator)
+        return noise
+
+    def step(self, token_ids, state, training=False, noise=None):
+        """One decoding step: `([B] ids, state) -> ([B, V] logits, state)`.
+
+        `noise`: this step's slice of `step_noise`, the dropout masks to apply
+        in training instead of drawing them (inside a loop over time)."""
+        parts = self._parts
+        noise = noise or {}
+        if "embedding" in noise:
+            embedded = _embed_targets(parts, token_ids, training=False, step=True)
+            embedded = embedded * ops.cast(noise["embedding"], embedded.dtype)
+        else:
+            embedded = _embed_targets(parts, token_ids, training=training, step=True)
+        output, state = parts["decoder"].step(embedded, state, training=training,
+                                              noise={k: v for k, v in noise.items()
+                                                     if k != "embedding"})
         return parts["head"](_features(parts, output)), state
 
     def attention_weights(self, source_ids, decoder_input_ids):

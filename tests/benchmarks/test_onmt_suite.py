@@ -47,3 +47,39 @@ def test_without_opennmt_the_zoo_is_timed_and_the_reason_recorded(tmp_path):
 def test_bad_settings_are_named(tmp_path, key, value):
     with pytest.raises(SystemExit, match=key):
         runner.main(["onmt", "--tiny", "--set", f"{key}={value}", "--out", str(tmp_path)])
+
+
+def test_the_side_environment_script_installs_opennmt_without_its_dependencies(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "benchmarks").mkdir()
+    shutil.copy(root / "benchmarks" / "onmt_env.sh", tmp_path / "benchmarks")
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    # A python3 whose `-m venv DIR` makes a venv of recording pip and python.
+    (bin_dir / "python3").write_text(f"""#!/usr/bin/env bash
+if [ "$1 $2" = "-m venv" ]; then
+  mkdir -p "$3/bin"
+  for tool in pip python; do
+    printf '#!/usr/bin/env bash\\necho "%s $*" >> {log}\\n' "$tool" > "$3/bin/$tool"
+    chmod +x "$3/bin/$tool"
+  done
+fi
+""")
+    (bin_dir / "python3").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin")
+    done = subprocess.run(["bash", "benchmarks/onmt_env.sh"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / ".onmt-venv" / "bin" / "python").exists()
+    calls = log.read_text().splitlines()
+    assert "pip install -q --no-deps OpenNMT-py==3.5.1" in calls
+    assert any(c.startswith("pip install -q torch==2.13.0") for c in calls)
+    # Its other dependencies by name, never OpenNMT-py with its own (torch < 2.3).
+    installs = [c for c in calls if c.startswith("pip install") and "OpenNMT-py" in c]
+    assert installs == ["pip install -q --no-deps OpenNMT-py==3.5.1"]
+    assert any("pyonmttok" in c for c in calls)

@@ -247,6 +247,31 @@ def test_scheduled_sampling_trains():
         _model("luong", scheduled_sampling="cosine")
 
 
+@pytest.mark.parametrize("variant, options", [
+    ("luong_feed", {}), ("bahdanau", {}), ("luong", {"scheduled_sampling": "linear"})])
+def test_decoders_stepping_through_time_train_with_dropout(variant, options):
+    # Input feeding and scheduled sampling step through time in a scan; their dropout
+    # masks are drawn before the scan (JAX refuses random draws inside a traced
+    # loop's body), at every dropout site: target embeddings, between the decoder's
+    # layers, on its output.
+    model = _model(variant, dropout=0.3, embedding_dropout=0.2, decoder_layers=2, **options)
+    model.compile()
+    words = _words(32, seed=6)
+    x, y = _batch(words, words)
+    losses = [float(model.train_on_batch(x, y, return_dict=True)["loss"]) for _ in range(3)]
+    assert all(np.isfinite(losses)), losses
+    noise = model.step_noise(2, 5, training=True)
+    assert sorted(noise) == ["embedding", "layers", "output"]
+    assert tuple(noise["layers"].shape) == (5, 1, 2, 16)  # decoder units: 2 x 8
+    assert tuple(noise["output"].shape)[:2] == (5, 2)
+    kept = _np(noise["output"])
+    np.testing.assert_allclose(np.unique(kept), [0.0, 1 / 0.7], rtol=1e-6)  # inverted dropout
+    assert model.step_noise(2, 5, training=False) == {}
+    trained, inferred = model(x, training=True), model(x, training=False)
+    assert not np.allclose(_np(trained), _np(inferred))  # dropout is on in training
+    np.testing.assert_allclose(_np(model(x, training=False)), _np(inferred), atol=1e-6)
+
+
 @pytest.mark.parametrize("options", [{"tie_embeddings": True}, {"num_sampled": 5},
                                      {"tie_embeddings": True, "num_sampled": 5}])
 def test_tied_and_sampled_output_layers_train_and_round_trip(options, tmp_path):

@@ -31,3 +31,9 @@ def test_seq2seq_step_matches_training_and_beam_search_translates():
     test_seq2seq.test_step_function_gives_the_teacher_forced_logits("luong_feed")
     test_seq2seq.test_padding_changes_no_output("luong")
     test_seq2seq.test_beam_search_translations_n_best_and_alignments()
+
+
+@pytest.mark.parametrize("variant, options", [("luong_feed", {}),
+                                              ("luong", {"scheduled_sampling": "linear"})])
+def test_decoders_stepping_through_time_train_with_dropout(variant, options):
+    test_seq2seq.test_decoders_stepping_through_time_train_with_dropout(variant, options)
