@@ -1,6 +1,7 @@
 """The RNN decoder of the seq2seq models: plain, attention, attention with input feeding."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from seqzoo.errors import ArgumentError
@@ -159,7 +160,7 @@ class RNNDecoder(keras.layers.Layer):
 
     def step_noise(self, batch, steps, training):
         """The dropout masks of `steps` training steps, drawn before a loop over time
-        (`RNNStack.step_noise`): `{"layers": [T, L - 1, B, units], "output": [T, B,
+        (`RNNStack.step_noise`): `{"layers": [T, B, (L - 1) * units], "output": [T, B,
         output_size]}`, the keys of the dropouts there are; `{}` when not training."""
         if not training or not self.dropout:
             return {}
@@ -232,8 +233,9 @@ class RNNDecoder(keras.layers.Layer):
         constants = {k: state.pop(k) for k in ("memory", "keys", "mask")}
 
         def scan_step(carry, xs):
-            x, noise = xs
-            _, new = self.step(x, {**carry, **constants}, training=training, noise=noise)
+            x, noise = unpack_steps(xs, parts)
+            _, new = self.step(ops.cast(x, inputs.dtype), {**carry, **constants},
+                               training=training, noise=noise)
             carry = {k: v for k, v in new.items() if k not in constants}
             # Keras' TensorFlow scan wants outputs shaped like the carry; the
             # step's output is the carry's "feed".
@@ -242,7 +244,8 @@ class RNNDecoder(keras.layers.Layer):
         time_major = ops.transpose(inputs, (1, 0, 2))
         shape = ops.shape(inputs)
         noise = self.step_noise(shape[0], shape[1], training)
-        _, history = ops.scan(scan_step, state, (time_major, noise))
+        xs, parts = pack_steps(time_major, noise)
+        _, history = ops.scan(scan_step, state, xs)
         return (ops.transpose(history["feed"], (1, 0, 2)),
                 ops.transpose(history["alignment"], (1, 0, 2)))
 
@@ -259,3 +262,29 @@ class RNNDecoder(keras.layers.Layer):
             "attention_size": self.attention_size, "input_feeding": self.input_feeding,
             "coverage": self.coverage,
         }
+
+
+def pack_steps(first, named):
+    """One `[T, B, W]` float32 tensor of `first` (`[T, B, w]`) and the `[T, B, w_k]`
+    tensors of `named` side by side, for `ops.scan`: Keras' TensorFlow scan cannot
+    take several sequences whose length is unknown when traced (batches of varying
+    lengths). Returns `(packed, parts)`; `unpack_steps(step, parts)` undoes it for
+    one step's `[B, W]` slice."""
+    keys = sorted(named)
+    widths = [int(first.shape[-1])] + [int(named[k].shape[-1]) for k in keys]
+    if not keys:
+        return first, (keys, widths)
+    packed = ops.concatenate([ops.cast(first, "float32")]
+                             + [ops.cast(named[k], "float32") for k in keys], axis=-1)
+    return packed, (keys, widths)
+
+
+def unpack_steps(step, parts):
+    """`(first [B, w], {key: [B, w_k]})` of one step of `pack_steps`' tensor."""
+    keys, widths = parts
+    if not keys:
+        return step, {}
+    edges = np.cumsum(widths)[:-1].tolist()
+    pieces = ops.split(step, edges, axis=-1)
+    return pieces[0], dict(zip(keys, pieces[1:]))
+

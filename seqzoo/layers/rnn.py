@@ -243,14 +243,15 @@ class RNNStack(keras.layers.Layer):
 
     def step_noise(self, batch, steps):
         """The masks of the dropout between layers for `steps` steps, drawn at once:
-        `[steps, num_layers - 1, batch, units]`, or `None` without that dropout.
+        `[steps, batch, (num_layers - 1) * units]` (layer `i`'s input uses columns
+        `(i - 1) * units` to `i * units`), or `None` without that dropout.
 
         A loop over time (`ops.scan`) takes them as inputs: drawing random numbers
         inside the loop's body would update the dropout's seed state inside a
         traced function, which JAX refuses."""
         if self.dropout_layer is None or self.num_layers < 2:
             return None
-        ones = ops.ones((steps, self.num_layers - 1, batch, self.units))
+        ones = ops.ones((steps, batch, (self.num_layers - 1) * self.units))
         return keras.random.dropout(ones, self.dropout,
                                     seed=self.dropout_layer.seed_generator)
 
@@ -266,7 +267,7 @@ class RNNStack(keras.layers.Layer):
             training: whether the dropout between layers is active, as in
                 `call` (element-wise, so one step at a time draws from the
                 same distribution as the whole sequence).
-            noise: this step's slice of `step_noise` (`[num_layers - 1, B,
+            noise: this step's slice of `step_noise` (`[B, (num_layers - 1) *
                 units]`): the dropout masks to apply instead of drawing them.
 
         Returns:
@@ -278,7 +279,7 @@ class RNNStack(keras.layers.Layer):
         new_states = []
         for i, ((rnn,), (layer_state,)) in enumerate(zip(self.rnn_layers, states)):
             if i > 0 and noise is not None:
-                x = x * ops.cast(noise[i - 1], x.dtype)
+                x = x * ops.cast(noise[:, (i - 1) * self.units:i * self.units], x.dtype)
             elif i > 0 and self.dropout_layer is not None:
                 x = self.dropout_layer(x, training=training)
             out, new = rnn.cell(x, list(layer_state), training=False)

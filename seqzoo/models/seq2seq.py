@@ -8,7 +8,7 @@ from seqzoo.decoding import CompiledFunction
 from seqzoo.errors import ArgumentError
 from seqzoo.layers import TokenEmbedding
 from seqzoo.layers.bridge import BRIDGES, Bridge
-from seqzoo.layers.decoder import ATTENTIONS, RNNDecoder
+from seqzoo.layers.decoder import ATTENTIONS, RNNDecoder, pack_steps, unpack_steps
 from seqzoo.layers.rnn import RNNStack
 from seqzoo.layers.scheduled_sampling import check_schedule, sampling_probability
 from seqzoo.losses import SampledSoftmax, SequenceLoss
@@ -244,7 +244,8 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
                 "logits": ops.zeros((ops.shape(gold)[0], vocab), "float32")}
 
         def body(carry, xs):
-            gold_t, coin_t, noise = xs
+            first, noise = unpack_steps(xs, parts)
+            gold_t, coin_t = ops.cast(first[:, 0], "int32"), first[:, 1]
             token = ops.where(coin_t < p, carry["prev"], gold_t)
             logits, new = self.step(token, {**carry["state"], **constants}, training=True,
                                     noise=noise)
@@ -255,7 +256,10 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
             return carry, carry
 
         noise = self.step_noise(ops.shape(gold)[0], ops.shape(gold)[1], training=True)
-        _, history = ops.scan(body, init, (ops.transpose(gold), ops.transpose(coins), noise))
+        # One sequence for the scan (`pack_steps`): ids below 2**24 are exact in float32.
+        first = ops.stack([ops.cast(ops.transpose(gold), "float32"), ops.transpose(coins)], -1)
+        xs, parts = pack_steps(first, noise)
+        _, history = ops.scan(body, init, xs)
         return ops.transpose(history["logits"], (1, 0, 2))
 
     # -- inference -----------------------------------------------------------
