@@ -249,7 +249,7 @@ def test_scheduled_sampling_trains():
 
 @pytest.mark.parametrize("variant, options", [
     ("luong_feed", {}), ("bahdanau", {}), ("luong", {"scheduled_sampling": "linear"})])
-def test_decoders_stepping_through_time_train_with_dropout(variant, options):
+def test_decoders_stepping_through_time_train_with_dropout(variant, options, lengths=(2, 4, 6)):
     # Input feeding and scheduled sampling step through time in a scan; their dropout
     # masks are drawn before the scan (JAX refuses random draws inside a traced
     # loop's body), at every dropout site: target embeddings, between the decoder's
@@ -258,7 +258,7 @@ def test_decoders_stepping_through_time_train_with_dropout(variant, options):
     model.compile()
     # Batches of three lengths: TensorFlow then traces the step with lengths unknown.
     losses = []
-    for high in (2, 4, 6):
+    for high in lengths:
         words = _words(32, seed=high, low=high, high=high)
         x, y = _batch(words, words)
         losses.append(float(model.train_on_batch(x, y, return_dict=True)["loss"]))

@@ -36,4 +36,6 @@ def test_seq2seq_step_matches_training_and_beam_search_translates():
 @pytest.mark.parametrize("variant, options", [("luong_feed", {}),
                                               ("luong", {"scheduled_sampling": "linear"})])
 def test_decoders_stepping_through_time_train_with_dropout(variant, options):
-    test_seq2seq.test_decoders_stepping_through_time_train_with_dropout(variant, options)
+    # One length: on JAX each new shape compiles anew; the lengths matter to TensorFlow.
+    test_seq2seq.test_decoders_stepping_through_time_train_with_dropout(variant, options,
+                                                                         lengths=(4,))
