@@ -369,3 +369,26 @@ def test_train_refuses_a_run_whose_batch_cannot_fit(tmp_path, data, monkeypatch)
         make_trainer(tmp_path / "run", data)
     assert not (tmp_path / "run" / "tokenizers").exists()
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_batches_are_padded_to_few_shapes_where_the_backend_compiles_per_shape(monkeypatch):
+    from seqzoo.training import data as run_data
+
+    rng = np.random.default_rng(0)
+    source = [list(rng.integers(4, 9, rng.integers(1, 30))) for _ in range(600)]
+
+    def shapes(backend):
+        monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+        batches = run_data.make_batches(source, source, settings(batch_size=8, num_buckets=4))
+        seen = set()
+        for epoch in range(3):
+            batches.set_epoch(epoch)
+            for index in range(len(batches)):
+                x, _ = batches[index]
+                seen.add((x["source_ids"].shape[1], x["decoder_input_ids"].shape[1]))
+        return seen
+
+    jax, tensorflow = shapes("jax"), shapes("tensorflow")
+    assert all(s % 8 == 0 and t % 8 == 0 for s, t in jax), jax
+    assert not all(s % 8 == 0 and t % 8 == 0 for s, t in tensorflow)  # no padding there
+    assert len(jax) < len(tensorflow)
