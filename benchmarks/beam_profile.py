@@ -13,13 +13,12 @@ line per piece: the median and the min-max over rounds.
 """
 
 import argparse
-import time
 
 import keras
 import numpy as np
 from keras import ops
 
-from benchmarks import decode
+from benchmarks import common, decode
 from benchmarks import seq2seq as shared
 from seqzoo.decoding import CompiledFunction
 
@@ -72,17 +71,7 @@ def main(argv=None):
     model = shared.model(settings["preset"], settings)
     decode._never_stop(model)
     fns = pieces(model, settings, args.batch, args.beam)
-    for fn in fns.values():  # tracing, compilation
-        fn(), fn()
-    times = {name: [] for name in fns}
-    for index in range(args.rounds):
-        order = list(fns.items())
-        for name, fn in order if index % 2 == 0 else reversed(order):
-            start, calls = time.perf_counter(), 0
-            while calls == 0 or time.perf_counter() - start < run_s:
-                ops.convert_to_numpy(keras.tree.flatten(fn())[0])
-                calls += 1
-            times[name].append(1000 * (time.perf_counter() - start) / calls)
+    times = common.milliseconds_per_call(fns, args.rounds, run_s)
     print(f"backend {keras.backend.backend()}, batch {args.batch}, beam {args.beam}, "
           f"{args.rounds} rounds; ms per call: median (min-max)")
     for name, values in times.items():

@@ -424,3 +424,27 @@ def apply_overrides(suite, settings, overrides):
         settings[name] = _parse_value(name, text.strip(), settings[name])
         used.add(item)
     return settings, used
+
+
+def milliseconds_per_call(fns, rounds, run_s):
+    """`{name: [ms per call, one per round]}` of zero-argument functions, each called
+    twice untimed first (tracing, compilation), then timed in `rounds` rounds whose
+    order flips every round; a round repeats a function for at least `run_s` seconds
+    (at least once) and reads its first output back to the host each call. The
+    profiles (`benchmarks.beam_profile`, `benchmarks.rnn_profile`) time their pieces
+    with it."""
+    import keras
+
+    for fn in fns.values():
+        fn(), fn()
+    times = {name: [] for name in fns}
+    for index in range(rounds):
+        order = list(fns.items())
+        for name, fn in order if index % 2 == 0 else reversed(order):
+            start, calls = time.perf_counter(), 0
+            while calls == 0 or time.perf_counter() - start < run_s:
+                keras.ops.convert_to_numpy(keras.tree.flatten(fn())[0])
+                calls += 1
+            times[name].append(1000 * (time.perf_counter() - start) / calls)
+    return times
+

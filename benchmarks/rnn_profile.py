@@ -18,13 +18,13 @@ matrix product of the same total size, which is about what the CPU gives.
 """
 
 import argparse
-import time
 
 import keras
 import numpy as np
 from keras import ops
 from keras.src import backend as keras_backend
 
+from benchmarks import common
 from benchmarks import rnn as suite
 from seqzoo.decoding import CompiledFunction
 from seqzoo.layers import recurrence
@@ -116,17 +116,7 @@ def main(argv=None):
     s = dict(suite.SETTINGS["tiny" if args.tiny else "full"])
     run_s = 0.0 if args.tiny else 0.3
     fns, flops = pieces(s, args.cell, args.loop)
-    for fn in fns.values():  # tracing, compilation
-        fn(), fn()
-    times = {name: [] for name in fns}
-    for index in range(args.rounds):
-        order = list(fns.items())
-        for name, fn in order if index % 2 == 0 else reversed(order):
-            start, calls = time.perf_counter(), 0
-            while calls == 0 or time.perf_counter() - start < run_s:
-                ops.convert_to_numpy(keras.tree.flatten(fn())[0])
-                calls += 1
-            times[name].append(1000 * (time.perf_counter() - start) / calls)
+    times = common.milliseconds_per_call(fns, args.rounds, run_s)
     print(f"backend {keras.backend.backend()}, {args.cell}, loop {args.loop}, batch "
           f"{s['batch']}, length {s['length']}, input {s['input']}, hidden {s['hidden']}, "
           f"{args.rounds} rounds; ms per call: median (min-max), GFLOP/s at the median")
