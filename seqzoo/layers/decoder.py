@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from seqzoo.errors import ArgumentError
-from seqzoo.layers.rnn import RNNStack
+from seqzoo.layers.rnn import RNNStack, step_dropout_masks
 
 ATTENTIONS = (None, "luong", "bahdanau")
 
@@ -169,9 +169,8 @@ class RNNDecoder(keras.layers.Layer):
         if layers is not None:
             noise["layers"] = layers
         if self.output_dropout is not None:
-            noise["output"] = keras.random.dropout(
-                ops.ones((steps, batch, self.output_size)), self.dropout,
-                seed=self.output_dropout.seed_generator)
+            noise["output"] = step_dropout_masks(self.output_dropout, steps, batch,
+                                                 self.output_size)
         return noise
 
     def step(self, inputs, state, training=False, noise=None):
@@ -287,4 +286,3 @@ def unpack_steps(step, parts):
     edges = np.cumsum(widths)[:-1].tolist()
     pieces = ops.split(step, edges, axis=-1)
     return pieces[0], dict(zip(keys, pieces[1:]))
-

@@ -251,9 +251,8 @@ class RNNStack(keras.layers.Layer):
         traced function, which JAX refuses."""
         if self.dropout_layer is None or self.num_layers < 2:
             return None
-        ones = ops.ones((steps, batch, (self.num_layers - 1) * self.units))
-        return keras.random.dropout(ones, self.dropout,
-                                    seed=self.dropout_layer.seed_generator)
+        return step_dropout_masks(self.dropout_layer, steps, batch,
+                                  (self.num_layers - 1) * self.units)
 
     def step(self, inputs, states, training=False, noise=None):
         """Advances a unidirectional stack by one time step.
@@ -322,4 +321,12 @@ class RNNStack(keras.layers.Layer):
             }
         )
         return config
+
+
+def step_dropout_masks(dropout, steps, batch, width):
+    """`[steps, batch, width]` masks of a `keras.layers.Dropout` (0, or `1 / (1 - rate)`),
+    drawn from its seed generator before a loop over time: the `step_noise` of
+    `RNNStack`, `RNNDecoder` and `Seq2Seq`."""
+    return keras.random.dropout(ops.ones((steps, batch, width)), dropout.rate,
+                                seed=dropout.seed_generator)
 

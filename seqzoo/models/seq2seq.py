@@ -9,7 +9,7 @@ from seqzoo.errors import ArgumentError
 from seqzoo.layers import TokenEmbedding
 from seqzoo.layers.bridge import BRIDGES, Bridge
 from seqzoo.layers.decoder import ATTENTIONS, RNNDecoder, pack_steps, unpack_steps
-from seqzoo.layers.rnn import RNNStack
+from seqzoo.layers.rnn import RNNStack, step_dropout_masks
 from seqzoo.layers.scheduled_sampling import check_schedule, sampling_probability
 from seqzoo.losses import SampledSoftmax, SequenceLoss
 from seqzoo.metrics import MaskedTokenAccuracy, Perplexity, SequenceExactMatch
@@ -280,17 +280,15 @@ class Seq2Seq(SearchMixin, SampledTraining, ZooModel):
 
     def step_noise(self, batch, steps, training):
         """The dropout masks of `steps` training steps of `step`, drawn at once before
-        a loop over time (`seqzoo.layers.Decoder.step_noise`, and `"embedding"` for the
+        a loop over time (`RNNDecoder.step_noise`, and `"embedding"` for the
         target embeddings' dropout); `{}` when not training."""
         if not training:
             return {}
         parts = self._parts
         noise = parts["decoder"].step_noise(batch, steps, training)
         if parts["target_dropout"] is not None:
-            dropout = parts["target_dropout"]
-            width = parts["target_embedding"].embedding_dim
-            noise["embedding"] = keras.random.dropout(
-                ops.ones((steps, batch, width)), dropout.rate, seed=dropout.seed_generator)
+            noise["embedding"] = step_dropout_masks(parts["target_dropout"], steps, batch,
+                                                    parts["target_embedding"].embedding_dim)
         return noise
 
     def step(self, token_ids, state, training=False, noise=None):
