@@ -6,6 +6,7 @@ They follow `keras.callbacks.Callback`, so they also work in `model.fit`.
 and `on_train_end`, and stops when a callback sets `model.stop_training`.
 """
 
+import collections
 import math
 import time
 
@@ -27,22 +28,41 @@ class WallClockBudget(keras.callbacks.Callback):
     fit `reserve()` seconds more (e.g. the last dev evaluation's time, so the
     one that follows the stop still ends within the budget).
 
+    The budget also measures its pace as it goes: the steps per second of
+    the last `window` seconds (evaluations included), from which
+    `step_progress` projects the share of the steps the budget will really
+    give that are done. On a machine whose speed changes during the run
+    (other work starting or ending) that share is what a schedule over the
+    steps needs; `marks` keeps the steps done at every minute for the record.
+
     Args:
         seconds: the budget, `> 0`.
         reserve: a function giving the seconds to keep in hand.
         elapsed: seconds already spent (a resumed run).
         clock: the time function (tests pass a fake one).
+        steps: steps already done (a resumed run).
+        window: seconds of recent training the pace is measured over;
+            by default an eighth of the budget, at least a minute.
     """
 
-    def __init__(self, seconds, reserve=lambda: 0.0, elapsed=0.0, clock=time.time):
+    def __init__(self, seconds, reserve=lambda: 0.0, elapsed=0.0, clock=time.time, steps=0,
+                 window=None):
         super().__init__()
         if not seconds > 0:
             raise ArgumentError(f"Expected a budget > 0 seconds. Received: seconds={seconds!r}")
         self.seconds, self.reserve, self.elapsed, self.clock = seconds, reserve, elapsed, clock
+        self.window = max(60.0, seconds / 8) if window is None else float(window)
+        if not self.window > 0:
+            raise ArgumentError(f"Expected a window > 0 seconds. Received: window={window!r}")
         self.start = None
+        self.steps = int(steps)
+        self.marks = []  # [minutes used, steps done] at each whole minute
+        self._samples = collections.deque()  # (time, steps) within the window
 
     def on_train_begin(self, logs=None):
         self.start = self.clock() - self.elapsed
+        self._samples.clear()
+        self._samples.append((self.clock(), self.steps))
 
     def used(self):
         """Seconds spent since training began (with `elapsed`)."""
@@ -52,8 +72,38 @@ class WallClockBudget(keras.callbacks.Callback):
         """The share of the budget spent, in `[0, 1]`."""
         return min(1.0, self.used() / self.seconds)
 
+    def pace(self):
+        """Steps per second over the last `window` seconds, or `None` before half a window."""
+        if len(self._samples) < 2:
+            return None
+        (t0, s0), (t1, s1) = self._samples[0], self._samples[-1]
+        if t1 - t0 < self.window / 2:
+            return None
+        return (s1 - s0) / (t1 - t0)
+
+    def step_progress(self):
+        """The share of the budget's steps done, in `[0, 1]`.
+
+        The steps done over those plus the steps the recent pace gives in
+        the time left; on a machine of steady speed this is the share of
+        the time spent. Before a pace is measured, the share of the time.
+        """
+        rate = self.pace()
+        if not rate or not self.steps:
+            return self.progress()
+        left = max(0.0, self.seconds - self.used())
+        return min(1.0, self.steps / (self.steps + rate * left))
+
     def on_train_batch_end(self, batch, logs=None):
-        if self.used() + 1.2 * self.reserve() + 1.0 >= self.seconds:
+        self.steps += 1
+        now = self.clock()
+        self._samples.append((now, self.steps))
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
+            self._samples.popleft()
+        used = self.used()
+        if int(used // 60) > len(self.marks):
+            self.marks.append([round(used / 60, 2), self.steps])
+        if used + 1.2 * self.reserve() + 1.0 >= self.seconds:
             self.model.stop_training = True
 
 
@@ -62,27 +112,39 @@ class CosineSchedule(keras.callbacks.Callback):
 
     The decay follows the training steps (`total_steps`, counted by the
     optimizer's iterations, so a resumed run goes on where it was) or, with
-    `budget`, the share of a `WallClockBudget` spent: then the schedule ends
-    when the budget does, on any machine. The optimizer's learning rate must
-    be a plain value (not a Keras schedule); it is set every `every` steps.
+    `budget`, a `WallClockBudget`: then the schedule ends when the budget
+    does, on any machine. `by="steps"` (the default) follows the budget's
+    `step_progress`, the share of the steps it will really give, which
+    never goes back: when the machine gets faster during a run, the rate
+    holds until the steps catch up, instead of having decayed over time in
+    which few steps were done. `by="time"` follows the share of the time
+    spent. The optimizer's learning rate must be a plain value (not a Keras
+    schedule); it is set every `every` steps.
     """
 
-    def __init__(self, learning_rate, final_ratio=0.02, total_steps=None, budget=None, every=10):
+    def __init__(self, learning_rate, final_ratio=0.02, total_steps=None, budget=None, every=10,
+                 by="steps"):
         super().__init__()
         if (total_steps is None) == (budget is None):
             raise ArgumentError("Expected one of total_steps and budget. Received: "
                                 f"total_steps={total_steps!r}, budget={budget!r}")
+        if by not in ("steps", "time"):
+            raise ArgumentError(f"Expected by='steps' or 'time'. Received: by={by!r}")
         self.base, self.final = float(learning_rate), float(learning_rate) * final_ratio
-        self.total_steps, self.budget, self.every = total_steps, budget, every
+        self.total_steps, self.budget, self.every, self.by = total_steps, budget, every, by
+        self._done = 0.0
 
     def step(self):
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def progress(self):
         """The share of the schedule done, in `[0, 1]`."""
-        if self.budget is not None:
+        if self.budget is None:
+            return min(1.0, self.step() / max(self.total_steps, 1))
+        if self.by == "time":
             return self.budget.progress()
-        return min(1.0, self.step() / max(self.total_steps, 1))
+        self._done = max(self._done, self.budget.step_progress())
+        return self._done
 
     def rate(self):
         """The cosine-decayed learning rate at the current progress."""

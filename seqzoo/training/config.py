@@ -48,6 +48,9 @@ DEFAULTS = {
     "final_lr_ratio": 0.02,
     # a wall-clock budget for training, dev evaluations included (minutes)
     "budget_minutes": None,
+    # what the cosine schedule of a budget follows: "steps", the share of the steps the
+    # budget will give at the pace measured as training goes, or "time", the share spent
+    "budget_schedule": "steps",
     # the mean of the weights every average_every steps from this share of training on
     "average_from": None,
     "average_every": 200,
@@ -79,6 +82,7 @@ _TYPES = {
     "accumulate": ("int", 1),
     "mixed_precision": ("opt-choice", ("auto", "float16", "bfloat16")),
     "final_lr_ratio": ("fraction",), "budget_minutes": ("opt-float",),
+    "budget_schedule": ("choice", ("steps", "time")),
     "average_from": ("opt-fraction",), "average_every": ("int", 1),
     "monitor": ("str",), "early_stopping": ("bool",), "patience": ("int", 0),
     "restore_best": ("bool",), "dev_decode": ("int", 0), "checkpoint_every": ("int", 0),
@@ -159,6 +163,7 @@ def check_value(key, value, where, types=None):
 
     Types: `("int", minimum)`, `("float",)` (finite and positive),
     `("fraction",)` (`0 <= x < 1`), `("number",)` (finite, `>= 0`), `("bool",)`, `("str",)`,
+    `("text",)` (a string or an integer, returned as a string: `--set salt=1` is `"1"`),
     `("choice", options)`; an `"opt-"` prefix also admits `None`.
 
     Raises:
@@ -178,6 +183,7 @@ def check_value(key, value, where, types=None):
                              and math.isfinite(v) and v >= 0),
         "bool": lambda v: isinstance(v, bool),
         "str": lambda v: isinstance(v, str),
+        "text": lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
         "choice": lambda v: v in extra[0],
     }[kind](value)
     if not ok:
@@ -185,8 +191,12 @@ def check_value(key, value, where, types=None):
                     "float": lambda: "a positive number",
                     "fraction": lambda: "a number in [0, 1)",
                     "number": lambda: "a finite number >= 0", "bool": lambda: "true or false",
-                    "str": lambda: "a string", "choice": lambda: f"one of {list(extra[0])}"}[kind]()
+                    "str": lambda: "a string",
+                    "text": lambda: "a string or an integer",
+                    "choice": lambda: f"one of {list(extra[0])}"}[kind]()
         raise InputError(f"{where}: {key}={value!r}; expected {expected}")
+    if kind == "text":
+        return str(value)
     return float(value) if kind in ("float", "fraction", "number") else value
 
 

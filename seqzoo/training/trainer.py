@@ -405,12 +405,13 @@ class Trainer:
         if s["budget_minutes"] is not None:
             self.budget = WallClockBudget(60 * s["budget_minutes"],
                                           reserve=self._evaluation_seconds,
-                                          elapsed=self.state["seconds"])
+                                          elapsed=self.state["seconds"],
+                                          steps=self.state["step"])
             callbacks.append(self.budget)
         if s["schedule"] == "cosine":
             self.schedule = CosineSchedule(self.initial_learning_rate, s["final_lr_ratio"],
                                            total_steps=None if self.budget else self.total_steps,
-                                           budget=self.budget)
+                                           budget=self.budget, by=s["budget_schedule"])
             callbacks.append(self.schedule)
         if s["average_from"] is not None:
             progress = (self.schedule.progress if self.schedule else self.budget.progress
@@ -617,6 +618,7 @@ class Trainer:
             "epochs_done": st["epoch"], "seconds": round(st["seconds"], 1), "best": st["best"],
             "history": st["history"], "backend": keras.backend.backend(),
             "averaged": self.averaged,
+            **({"steps_by_minute": self.budget.marks} if self.budget else {}),
             "versions": {"seqzoo": seqzoo.__version__, "keras": keras.__version__},
         }
         with atomic_write(os.path.join(self.out, "run.json")) as f:

@@ -96,6 +96,17 @@ def test_split_is_by_word_deterministic_and_independent_of_other_words():
     assert g2p.limit(splits, 5)["test"] == splits["test"][:5]
     with pytest.raises(InputError, match="--limit"):
         g2p.limit(splits, 0)
+    # A salt gives another split of the same shares, as fixed; no salt is the split above.
+    assert g2p.split_lexicon(lexicon, salt="") == splits
+    salted = g2p.split_lexicon(lexicon, salt="1")
+    assert salted == g2p.split_lexicon(dict(reversed(list(lexicon.items()))), salt="1")
+    assert 320 < len(salted["test"]) < 480 and 140 < len(salted["dev"]) < 260
+    assert all(g2p.split_of(w, salt="1") == name for name, ws in salted.items() for w in ws)
+    # About a tenth of one split's test words are test words of the other.
+    shared = len(set(salted["test"]) & set(splits["test"])) / len(splits["test"])
+    assert 0.04 < shared < 0.2
+    with pytest.raises(InputError, match="text salt"):
+        g2p.split_lexicon(lexicon, salt=1)
 
 
 def test_pairs_have_one_row_per_pronunciation():

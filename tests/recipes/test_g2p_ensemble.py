@@ -271,6 +271,9 @@ def test_members_decodes_finished_runs_as_one_ensemble_and_checks_them(
     refused = [
         (["--limit", "30", "--members", f"{first},{second}", "--out", str(tmp_path / "x")],
          f"{first}: trained on other data"),
+        # The same counts of words from another split.
+        (["--limit", "40", "--members", f"{first},{second}", "--out", str(tmp_path / "x"),
+          "--set", "split_salt=7"], "salt ''); this run's splits are"),
         (["--limit", "40", "--members", f"{first},{tmp_path / 'none'}", "--out",
           str(tmp_path / "x")], f"{tmp_path / 'none'}: expected a finished run with model.keras"),
         (["--limit", "40", "--members", f"{first},{second}", "--out", str(second)],

@@ -30,6 +30,14 @@ def test_budget_picks_bigger_models_for_more_time_and_set_overrides():
     with pytest.raises(InputError, match="expected KEY=VALUE"):
         g2p_settings.settings_for(40, ["units"])
     assert g2p_settings.settings_for(40, ["learning_rate=1"])["learning_rate"] == 1.0
+    # A salt of the split: text, a number given on the command line included.
+    assert g2p_settings.settings_for(40)["split_salt"] == ""
+    assert g2p_settings.settings_for(40, ["split_salt=1"])["split_salt"] == "1"
+    with pytest.raises(InputError, match="split_salt=True; expected a string or an integer"):
+        g2p_settings.settings_for(40, ["split_salt=true"])
+    assert g2p_settings.settings_for(40)["budget_schedule"] == "steps"
+    with pytest.raises(InputError, match="budget_schedule='clock'; expected one of"):
+        g2p_settings.settings_for(40, ["budget_schedule=clock"])
     with pytest.raises(InputError, match="--budget > 0"):
         g2p_settings.settings_for(0)
 

@@ -51,6 +51,57 @@ def test_budget_stops_in_time_and_the_cosine_schedule_follows_it():
     assert resumed.progress() == pytest.approx(0.5)
 
 
+def _run_budget(paces, by, seconds=600, window=60):
+    """A budget of `seconds` trained at `paces[i]` steps/s in the i-th equal part of it;
+    the learning rates at each step and the budget."""
+    now = [0.0]
+    budget = WallClockBudget(seconds, clock=lambda: now[0], window=window)
+    schedule = CosineSchedule(1.0, 0.0, budget=budget, every=1, by=by)
+    model = _Model()
+    for callback in (budget, schedule):
+        callback.set_model(model)
+        callback.on_train_begin()
+    rates, part = [], seconds / len(paces)
+    while not model.stop_training:
+        schedule.on_train_batch_begin(0)
+        rates.append((now[0], model.optimizer.learning_rate))
+        now[0] += 1.0 / paces[min(int(now[0] // part), len(paces) - 1)]
+        budget.on_train_batch_end(0)
+    return rates, budget
+
+
+def test_the_budget_measures_its_pace_and_the_schedule_follows_the_steps_it_will_give():
+    # A steady machine: the share of the steps is the share of the time.
+    rates, budget = _run_budget([10.0], "steps")
+    assert budget.pace() == pytest.approx(10.0)
+    timed, _ = _run_budget([10.0], "time")
+    assert len(rates) == len(timed) == budget.steps
+    np.testing.assert_allclose([r for _, r in rates], [r for _, r in timed], atol=0.02)
+    # Minutes and steps for the record: one mark a minute.
+    assert [m[1] for m in budget.marks] == pytest.approx([600 * k for k in range(1, 10)], abs=1)
+    # Before half a window of training there is no pace: the time share stands in.
+    fresh = WallClockBudget(600, window=60, clock=lambda: 10.0)
+    fresh.on_train_begin()
+    assert fresh.pace() is None and fresh.step_progress() == fresh.progress()
+
+    # Other work slows the first half to a third: on the clock, half of the
+    # schedule is spent on a fifth of the steps; by the steps, the rate holds
+    # when the machine speeds up, until the steps catch up.
+    by_steps, budget = _run_budget([2.0, 6.0], "steps")
+    by_time, _ = _run_budget([2.0, 6.0], "time")
+    # 600 slow steps and 1,800 fast ones, less the last second (kept in hand).
+    assert budget.steps == len(by_steps) == len(by_time) == 2394
+    assert all(a[1] >= b[1] - 1e-9 for a, b in zip(by_steps, by_steps[1:]))  # never goes up
+    half = len(by_steps) // 2
+    assert by_time[half][1] < 0.3 and by_steps[half][1] > 0.45
+    # Both end at the bottom of the schedule, in time.
+    assert by_steps[-1][1] < 0.01 and by_time[-1][1] < 0.01
+    with pytest.raises(ValueError, match="by='steps' or 'time'"):
+        CosineSchedule(1.0, budget=budget, by="clock")
+    with pytest.raises(ValueError, match="window > 0"):
+        WallClockBudget(600, window=0)
+
+
 def test_cosine_schedule_over_the_steps_reads_the_optimizer_iterations():
     model = _Model()
     steps = CosineSchedule(1.0, 0.0, total_steps=4)

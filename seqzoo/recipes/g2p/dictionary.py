@@ -9,7 +9,9 @@ The split is by word, so that no test word is seen in training with another
 pronunciation: each word goes to test, dev or train by the MD5 hash of its
 spelling (`split_of`). The split depends on nothing but the word, so it is
 the same on every machine and every Python, and a word's split does not move
-when the dictionary gains or loses other words.
+when the dictionary gains or loses other words. A `salt` (`--set
+split_salt=TEXT`) hashes `TEXT:word` instead: another split of the same
+dictionary, for results that rest on more than one split.
 
 Scoring follows the G2P literature: a word is right when the output equals
 any of its reference pronunciations (word error rate = share of words
@@ -140,9 +142,10 @@ def read_dictionary_file(path):
     return entries
 
 
-def split_of(word, test_per_mille=DEFAULT_TEST_PER_MILLE, dev_per_mille=DEFAULT_DEV_PER_MILLE):
+def split_of(word, test_per_mille=DEFAULT_TEST_PER_MILLE, dev_per_mille=DEFAULT_DEV_PER_MILLE,
+             salt=""):
     """The split (`"train"`, `"dev"` or `"test"`) of a word, from its MD5 hash."""
-    return _split_of_bucket(_hash(word) % 1000, test_per_mille, dev_per_mille)
+    return _split_of_bucket(_hash(word, salt) % 1000, test_per_mille, dev_per_mille)
 
 
 def _split_of_bucket(bucket, test_per_mille, dev_per_mille):
@@ -153,12 +156,13 @@ def _split_of_bucket(bucket, test_per_mille, dev_per_mille):
     return "train"
 
 
-def _hash(word):
-    return int.from_bytes(hashlib.md5(word.encode("utf-8")).digest()[:8], "big")
+def _hash(word, salt=""):
+    text = f"{salt}:{word}" if salt else word
+    return int.from_bytes(hashlib.md5(text.encode("utf-8")).digest()[:8], "big")
 
 
 def split_lexicon(lexicon, test_per_mille=DEFAULT_TEST_PER_MILLE,
-                  dev_per_mille=DEFAULT_DEV_PER_MILLE):
+                  dev_per_mille=DEFAULT_DEV_PER_MILLE, salt=""):
     """Splits the words of a lexicon by `split_of`.
 
     Returns:
@@ -170,7 +174,9 @@ def split_lexicon(lexicon, test_per_mille=DEFAULT_TEST_PER_MILLE,
         raise InputError("expected per-mille shares with 0 < test, 0 < dev and test + dev "
                          f"< 1000. Received: test={test_per_mille}, dev={dev_per_mille}")
     splits = {name: [] for name in SPLITS}
-    for digest, word in sorted([(_hash(w), w) for w in lexicon]):
+    if not isinstance(salt, str):
+        raise InputError(f"expected a text salt for the split. Received: {salt!r}")
+    for digest, word in sorted([(_hash(w, salt), w) for w in lexicon]):
         splits[_split_of_bucket(digest % 1000, test_per_mille, dev_per_mille)].append(word)
     return splits
 

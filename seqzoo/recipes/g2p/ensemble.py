@@ -141,7 +141,7 @@ def _relay(process, number, folder):
 def run_ensemble(args, settings, presets, started):
     """Trains the members side by side, then scores them decoding as one."""
     loads = {"start": load_average()}
-    lexicon, splits, data = prepare(args, print)
+    lexicon, splits, data = prepare(args, print, settings["split_salt"])
     args._splits = data["splits"]  # a finished member is reused only on the same data
     print(f"training an ensemble of {len(presets)} side by side: {', '.join(presets)}"
           + (f"; budget {args.budget:g} min" if args.budget else ""), flush=True)
@@ -161,7 +161,7 @@ def combine_members(args, settings, folders, started):
     preset and direction; their vocabularies must be the same.
     """
     loads = {"start": load_average()}
-    lexicon, splits, data = prepare(args, print)
+    lexicon, splits, data = prepare(args, print, settings["split_salt"])
     members = []
     for folder in folders:
         member = read_run(folder)

