@@ -57,10 +57,12 @@ class WallClockBudget(keras.callbacks.Callback):
         self.start = None
         self.steps = int(steps)
         self.marks = []  # [minutes used, steps done] at each whole minute
+        self._next_mark = 1  # the minute of the next mark
         self._samples = collections.deque()  # (time, steps) within the window
 
     def on_train_begin(self, logs=None):
         self.start = self.clock() - self.elapsed
+        self._next_mark = int(self.elapsed // 60) + 1
         self._samples.clear()
         self._samples.append((self.clock(), self.steps))
 
@@ -101,8 +103,9 @@ class WallClockBudget(keras.callbacks.Callback):
         while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
             self._samples.popleft()
         used = self.used()
-        if int(used // 60) > len(self.marks):
+        if used >= 60 * self._next_mark:
             self.marks.append([round(used / 60, 2), self.steps])
+            self._next_mark = int(used // 60) + 1
         if used + 1.2 * self.reserve() + 1.0 >= self.seconds:
             self.model.stop_training = True
 

@@ -49,6 +49,12 @@ def test_budget_stops_in_time_and_the_cosine_schedule_follows_it():
     resumed = WallClockBudget(600, elapsed=300, clock=lambda: now[0])
     resumed.on_train_begin()
     assert resumed.progress() == pytest.approx(0.5)
+    # Its marks go on from the minute it had reached.
+    resumed.set_model(_Model())
+    for _ in range(2):
+        now[0] += 40.0
+        resumed.on_train_batch_end(0)
+    assert resumed.marks == [[pytest.approx(380 / 60, abs=0.01), 2]]
 
 
 def _run_budget(paces, by, seconds=600, window=60):
