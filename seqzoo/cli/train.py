@@ -139,6 +139,12 @@ def fit(trainer):
     return 0
 
 
+def stored_settings(config):
+    """The settings of a run's `config.json` to resume it with: a run from before the
+    `budget_schedule` setting keeps the schedule it began with (by the clock)."""
+    return {"budget_schedule": "time", **config["settings"]}
+
+
 def resume(args):
     from seqzoo.training.config import resolve
     from seqzoo.training.trainer import Trainer
@@ -150,7 +156,7 @@ def resume(args):
     try:
         with open(path, encoding="utf-8") as f:
             config = json.load(f)
-        settings, _ = resolve([(path, config["settings"])])
+        settings, _ = resolve([(path, stored_settings(config))])
         preset, overrides = config["preset"], config["model_overrides"]
         train, dev = config["train"], config["dev"]
         model_config, freeze = config.get("model_config"), config.get("freeze")

@@ -28,43 +28,66 @@ class WallClockBudget(keras.callbacks.Callback):
     fit `reserve()` seconds more (e.g. the last dev evaluation's time, so the
     one that follows the stop still ends within the budget).
 
-    The budget also measures its pace as it goes: the steps per second of
-    the last `window` seconds (evaluations included), from which
-    `step_progress` projects the share of the steps the budget will really
-    give that are done. On a machine whose speed changes during the run
-    (other work starting or ending) that share is what a schedule over the
-    steps needs; `marks` keeps the steps done at every minute for the record.
+    The budget also measures its pace as it goes, for a schedule over the
+    steps it will really give (`share`). The pace is the steps per second of
+    training over the last `window` seconds of training: the time between
+    epochs (dev evaluations, checkpoints) and the first step of a run (which
+    compiles) are left out of it, and counted instead as the share of the
+    run's time that went to training. The steps the budget will still give
+    are that pace, times that share, times the time left for training; on a
+    machine whose speed changes during the run (other work starting or
+    ending) they follow the recent pace. `marks` keeps the steps done at
+    every minute, for the record.
 
     Args:
         seconds: the budget, `> 0`.
         reserve: a function giving the seconds to keep in hand.
         elapsed: seconds already spent (a resumed run).
-        clock: the time function (tests pass a fake one).
+        clock: the time function (default `time.time`; tests pass a fake one).
         steps: steps already done (a resumed run).
-        window: seconds of recent training the pace is measured over;
-            by default an eighth of the budget, at least a minute.
+        window: seconds of training the pace is measured over; by default
+            an eighth of the budget, at least a minute.
+        by: what `share` follows: `"steps"`, the share of the steps the
+            budget will give, which never goes back (when the machine speeds
+            up, it holds until the steps catch up); or `"time"`, the share of
+            the time spent.
+        share: the share a resumed run had reached (`"steps"`).
+        marks: the list to append the minute marks to (a resumed run's).
     """
 
-    def __init__(self, seconds, reserve=lambda: 0.0, elapsed=0.0, clock=time.time, steps=0,
-                 window=None):
+    def __init__(self, seconds, reserve=lambda: 0.0, elapsed=0.0, clock=None, steps=0,
+                 window=None, by="steps", share=0.0, marks=None):
         super().__init__()
         if not seconds > 0:
             raise ArgumentError(f"Expected a budget > 0 seconds. Received: seconds={seconds!r}")
-        self.seconds, self.reserve, self.elapsed, self.clock = seconds, reserve, elapsed, clock
+        if by not in ("steps", "time"):
+            raise ArgumentError(f"Expected by='steps' or 'time'. Received: by={by!r}")
+        self.seconds, self.reserve, self.elapsed = seconds, reserve, elapsed
+        self.clock = clock or time.time
         self.window = max(60.0, seconds / 8) if window is None else float(window)
         if not self.window > 0:
             raise ArgumentError(f"Expected a window > 0 seconds. Received: window={window!r}")
+        self.by, self._share, self._resumed = by, float(share), share > 0
         self.start = None
         self.steps = int(steps)
-        self.marks = []  # [minutes used, steps done] at each whole minute
+        self.marks = [] if marks is None else marks  # [minutes used, steps done]
         self._next_mark = 1  # the minute of the next mark
-        self._samples = collections.deque()  # (time, steps) within the window
+        self._last = None  # the end of the last batch, None after a pause
+        self._trained = 0.0  # seconds of training counted (this process)
+        self._began = None  # the end of this process's first step (which compiles)
+        self._samples = collections.deque()  # (seconds trained, steps counted) in the window
+        self._counted = 0
 
     def on_train_begin(self, logs=None):
         self.start = self.clock() - self.elapsed
+        self._began = None
         self._next_mark = int(self.elapsed // 60) + 1
+        self._last, self._trained, self._counted = None, 0.0, 0
         self._samples.clear()
-        self._samples.append((self.clock(), self.steps))
+        self._samples.append((0.0, 0))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._last = None  # what follows until the next batch is not training
 
     def used(self):
         """Seconds spent since training began (with `elapsed`)."""
@@ -75,33 +98,56 @@ class WallClockBudget(keras.callbacks.Callback):
         return min(1.0, self.used() / self.seconds)
 
     def pace(self):
-        """Steps per second over the last `window` seconds, or `None` before half a window."""
-        if len(self._samples) < 2:
-            return None
+        """Steps per second of training over the last `window` seconds of training, or
+        `None` before half a window."""
         (t0, s0), (t1, s1) = self._samples[0], self._samples[-1]
         if t1 - t0 < self.window / 2:
             return None
         return (s1 - s0) / (t1 - t0)
 
-    def step_progress(self):
-        """The share of the budget's steps done, in `[0, 1]`.
+    def training_share(self):
+        """The share of this process's time since its first step that went to training."""
+        wall = self.clock() - self._began if self._began is not None else 0.0
+        return min(1.0, self._trained / wall) if wall > 0 else 1.0
 
-        The steps done over those plus the steps the recent pace gives in
-        the time left; on a machine of steady speed this is the share of
-        the time spent. Before a pace is measured, the share of the time.
-        """
+    def steps_left(self):
+        """The steps the budget will still give at the recent pace, or `None` before a pace."""
         rate = self.pace()
-        if not rate or not self.steps:
+        if rate is None:
+            return None
+        left = self.seconds - self.used() - 1.2 * self.reserve() - 1.0
+        return rate * self.training_share() * max(0.0, left)
+
+    def step_progress(self):
+        """The share of the budget's steps done, in `[0, 1]`: the steps done over those
+        plus `steps_left()`; before a pace is measured, the share of the time."""
+        left = self.steps_left()
+        if left is None or not self.steps:
             return self.progress()
-        left = max(0.0, self.seconds - self.used())
-        return min(1.0, self.steps / (self.steps + rate * left))
+        return min(1.0, self.steps / (self.steps + left))
+
+    def share(self):
+        """The share of the run done, for schedules: `step_progress`, never going back,
+        with `by="steps"` (a resumed run holds the share it had reached until its pace
+        is measured again); `progress` with `by="time"`."""
+        if self.by == "time":
+            return self.progress()
+        if self.steps_left() is not None or not self._resumed:
+            self._share = max(self._share, self.step_progress())
+        return self._share
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         now = self.clock()
-        self._samples.append((now, self.steps))
-        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
-            self._samples.popleft()
+        if self._last is not None:
+            self._trained += now - self._last
+            self._counted += 1
+            self._samples.append((self._trained, self._counted))
+            while len(self._samples) > 2 and self._samples[1][0] <= self._trained - self.window:
+                self._samples.popleft()
+        self._last = now
+        if self._began is None:
+            self._began = now
         used = self.used()
         if used >= 60 * self._next_mark:
             self.marks.append([round(used / 60, 2), self.steps])
@@ -115,39 +161,29 @@ class CosineSchedule(keras.callbacks.Callback):
 
     The decay follows the training steps (`total_steps`, counted by the
     optimizer's iterations, so a resumed run goes on where it was) or, with
-    `budget`, a `WallClockBudget`: then the schedule ends when the budget
-    does, on any machine. `by="steps"` (the default) follows the budget's
-    `step_progress`, the share of the steps it will really give, which
-    never goes back: when the machine gets faster during a run, the rate
-    holds until the steps catch up, instead of having decayed over time in
-    which few steps were done. `by="time"` follows the share of the time
-    spent. The optimizer's learning rate must be a plain value (not a Keras
-    schedule); it is set every `every` steps.
+    `budget`, the budget's `share` of the run done (by default the share of
+    the steps it will really give; see `WallClockBudget`): then the schedule
+    ends when the budget does, on any machine. The optimizer's learning rate
+    must be a plain value (not a Keras schedule); it is set every `every`
+    steps.
     """
 
-    def __init__(self, learning_rate, final_ratio=0.02, total_steps=None, budget=None, every=10,
-                 by="steps"):
+    def __init__(self, learning_rate, final_ratio=0.02, total_steps=None, budget=None, every=10):
         super().__init__()
         if (total_steps is None) == (budget is None):
             raise ArgumentError("Expected one of total_steps and budget. Received: "
                                 f"total_steps={total_steps!r}, budget={budget!r}")
-        if by not in ("steps", "time"):
-            raise ArgumentError(f"Expected by='steps' or 'time'. Received: by={by!r}")
         self.base, self.final = float(learning_rate), float(learning_rate) * final_ratio
-        self.total_steps, self.budget, self.every, self.by = total_steps, budget, every, by
-        self._done = 0.0
+        self.total_steps, self.budget, self.every = total_steps, budget, every
 
     def step(self):
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def progress(self):
         """The share of the schedule done, in `[0, 1]`."""
-        if self.budget is None:
-            return min(1.0, self.step() / max(self.total_steps, 1))
-        if self.by == "time":
-            return self.budget.progress()
-        self._done = max(self._done, self.budget.step_progress())
-        return self._done
+        if self.budget is not None:
+            return self.budget.share()
+        return min(1.0, self.step() / max(self.total_steps, 1))
 
     def rate(self):
         """The cosine-decayed learning rate at the current progress."""

@@ -129,11 +129,15 @@ def parse_settings(assignments, types, where="--set"):
             type expected).
     """
     values = parse_assignments(assignments)
+    raw = {key.strip(): text.strip() for key, _, text in
+           (item.partition("=") for item in assignments or ())}
     for key, value in values.items():
         if key not in types:
             raise InputError(f"{where} {key}=...: unknown setting {key!r}; expected one of "
                              f"{sorted(types)}")
-        values[key] = check_value(key, value, where, types)
+        # A text setting is the text as given: `--set salt=1.50` is "1.50".
+        values[key] = check_value(key, raw[key] if types[key][0] == "text" else value, where,
+                                  types)
     return values
 
 
@@ -163,7 +167,7 @@ def check_value(key, value, where, types=None):
 
     Types: `("int", minimum)`, `("float",)` (finite and positive),
     `("fraction",)` (`0 <= x < 1`), `("number",)` (finite, `>= 0`), `("bool",)`, `("str",)`,
-    `("text",)` (a string or an integer, returned as a string: `--set salt=1` is `"1"`),
+    `("text",)` (a string, or an integer from a JSON file, returned as a string),
     `("choice", options)`; an `"opt-"` prefix also admits `None`.
 
     Raises:

@@ -403,18 +403,21 @@ class Trainer:
         callbacks = []
         self._eval_seconds = 0.0
         if s["budget_minutes"] is not None:
+            st = self.state
             self.budget = WallClockBudget(60 * s["budget_minutes"],
                                           reserve=self._evaluation_seconds,
-                                          elapsed=self.state["seconds"],
-                                          steps=self.state["step"])
+                                          elapsed=st["seconds"], steps=st["step"],
+                                          by=s["budget_schedule"],
+                                          share=st.get("budget_share", 0.0),
+                                          marks=st.setdefault("steps_by_minute", []))
             callbacks.append(self.budget)
         if s["schedule"] == "cosine":
             self.schedule = CosineSchedule(self.initial_learning_rate, s["final_lr_ratio"],
                                            total_steps=None if self.budget else self.total_steps,
-                                           budget=self.budget, by=s["budget_schedule"])
+                                           budget=self.budget)
             callbacks.append(self.schedule)
         if s["average_from"] is not None:
-            progress = (self.schedule.progress if self.schedule else self.budget.progress
+            progress = (self.schedule.progress if self.schedule else self.budget.share
                         if self.budget else lambda: self.state["step"] / max(self.total_steps, 1))
             self.averager = WeightAveraging(progress, s["average_from"], s["average_every"])
             callbacks.append(self.averager)
@@ -557,6 +560,8 @@ class Trainer:
         if self.checkpoints is None:
             return
         st = self.state
+        if self.budget is not None:  # a resumed run's schedule goes on where it was
+            st["budget_share"] = self.budget.share()
         divergence.before_save(st, st["step"])
         self.checkpoints.save(st["step"], self.model, self.model.optimizer, st,
                               protect=(st["best"] and st["best"]["step"],
@@ -618,7 +623,7 @@ class Trainer:
             "epochs_done": st["epoch"], "seconds": round(st["seconds"], 1), "best": st["best"],
             "history": st["history"], "backend": keras.backend.backend(),
             "averaged": self.averaged,
-            **({"steps_by_minute": self.budget.marks} if self.budget else {}),
+            **({"steps_by_minute": st["steps_by_minute"]} if "steps_by_minute" in st else {}),
             "versions": {"seqzoo": seqzoo.__version__, "keras": keras.__version__},
         }
         with atomic_write(os.path.join(self.out, "run.json")) as f:

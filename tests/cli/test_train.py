@@ -149,6 +149,18 @@ def test_resume_of_a_finished_run_does_nothing(tmp_path, data, finished, capsys)
     assert (out / "model.keras").stat().st_mtime_ns != before
 
 
+def test_a_run_keeps_the_budget_schedule_it_began_with(finished):
+    from seqzoo.cli.train import stored_settings
+
+    config = json.loads((finished / "config.json").read_text())
+    assert config["settings"]["budget_schedule"] == "steps"  # written by this version
+    assert stored_settings(config)["budget_schedule"] == "steps"
+    # A config.json from before the setting existed: its budget followed the clock.
+    older = {**config, "settings": {k: v for k, v in config["settings"].items()
+                                    if k != "budget_schedule"}}
+    assert stored_settings(older)["budget_schedule"] == "time"
+
+
 def _error(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err

@@ -8,6 +8,7 @@ import pytest
 
 from seqzoo.cli import main
 from seqzoo.errors import InputError
+from seqzoo.recipes.g2p import runs as g2p_runs
 from seqzoo.recipes.g2p import settings as g2p_settings
 from seqzoo.recipes.g2p import single as g2p_single
 from tests.recipes.tiny import TINY
@@ -30,11 +31,16 @@ def test_budget_picks_bigger_models_for_more_time_and_set_overrides():
     with pytest.raises(InputError, match="expected KEY=VALUE"):
         g2p_settings.settings_for(40, ["units"])
     assert g2p_settings.settings_for(40, ["learning_rate=1"])["learning_rate"] == 1.0
-    # A salt of the split: text, a number given on the command line included.
+    # A salt of the split: the text as given, numbers and words alike.
     assert g2p_settings.settings_for(40)["split_salt"] == ""
-    assert g2p_settings.settings_for(40, ["split_salt=1"])["split_salt"] == "1"
-    with pytest.raises(InputError, match="split_salt=True; expected a string or an integer"):
-        g2p_settings.settings_for(40, ["split_salt=true"])
+    assert [g2p_settings.settings_for(40, [f"split_salt={text}"])["split_salt"]
+            for text in ("1", "1.50", "true", "b")] == ["1", "1.50", "true", "b"]
+    # Another salt is other data: a finished run of one split is refused for another.
+    data = {"splits": {"train": {"words": 5}}, "split_salt": "1"}
+    g2p_runs.check_same_data("run", {"data": data}, data)
+    with pytest.raises(InputError, match=r"run: trained on other data .* salt '1'\); this run's "
+                       r"splits are .* salt ''"):
+        g2p_runs.check_same_data("run", {"data": data}, {"splits": data["splits"]})
     assert g2p_settings.settings_for(40)["budget_schedule"] == "steps"
     with pytest.raises(InputError, match="budget_schedule='clock'; expected one of"):
         g2p_settings.settings_for(40, ["budget_schedule=clock"])

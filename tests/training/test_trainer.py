@@ -166,6 +166,47 @@ def test_resume_after_interruption_ends_where_an_uninterrupted_run_does(full, in
     assert int(resumed.model.optimizer.iterations) == 18
 
 
+def test_a_budgeted_run_records_its_pace_and_resumes_its_schedule_where_it_was(
+        tmp_path, data, monkeypatch):
+    """`budget_minutes` with the cosine schedule: against a clock that advances 7 s a
+    reading, `run.json` has the steps of every minute, and a resumed run goes on with
+    the budget's share of the run, its minute marks and a learning rate that does
+    not go back up."""
+    from seqzoo.training import callbacks as budget_module
+
+    readings = iter(np.arange(0.0, 1e6, 7.0))
+    monkeypatch.setattr(budget_module, "time", type("Clock", (), {
+        "time": staticmethod(lambda: float(next(readings)))}))
+    out = tmp_path / "run"
+    budgeted = dict(RUN, budget_minutes=60, schedule="cosine")
+    first = make_trainer(out, data, callbacks=[StopAt(10)], **budgeted)  # checkpoint 8 kept
+    assert first.settings["budget_schedule"] == "steps"
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    assert first.budget.by == "steps"
+    saved = read_checkpoint(first.checkpoints.path(8))[0]["state"]
+    assert 0 < saved["budget_share"] <= first.budget.share()
+    assert saved["steps_by_minute"] and saved["steps_by_minute"][-1][1] <= 8
+
+    resumed = make_trainer(out, data, resume=True, **budgeted)
+    resumed.restore()
+    assert resumed.state["budget_share"] == saved["budget_share"]
+    resumed.fit()
+    assert resumed.budget.share() >= saved["budget_share"]
+    # The learning rate at the end of each epoch, before and after the resume: it never
+    # goes back up.
+    rates = [h["learning_rate"] for h in resumed.state["history"]]
+    assert resumed.state["step"] == 18 and len(rates) == 3 and rates[0] > rates[1] >= rates[2]
+    record = json.loads((out / "run.json").read_text())
+    marks = record["steps_by_minute"]
+    assert marks[: len(saved["steps_by_minute"])] == saved["steps_by_minute"]
+    assert [m[1] for m in marks] == sorted(m[1] for m in marks) and marks[-1][1] <= 18
+    # The schedule by the clock, as settings choose.
+    timed = make_trainer(tmp_path / "timed", data, budget_schedule="time", **budgeted)
+    timed._schedule_callbacks()
+    assert timed.budget.by == "time"
+
+
 def test_same_seed_repeats_exactly_on_cpu(full, interrupted, poisoned):
     # The first epoch of two runs with the same settings and seed, and of one with seed 4.
     a, b = full.state["history"][0], interrupted.state["history"][0]
