@@ -121,7 +121,9 @@ class WallClockBudget(keras.callbacks.Callback):
     def step_progress(self):
         """The share of the budget's steps done, in `[0, 1]`: the steps done over those
         plus `steps_left()`; before a pace is measured, the share of the time."""
-        left = self.steps_left()
+        return self._step_share(self.steps_left())
+
+    def _step_share(self, left):
         if left is None or not self.steps:
             return self.progress()
         return min(1.0, self.steps / (self.steps + left))
@@ -132,8 +134,9 @@ class WallClockBudget(keras.callbacks.Callback):
         is measured again); `progress` with `by="time"`."""
         if self.by == "time":
             return self.progress()
-        if self.steps_left() is not None or not self._resumed:
-            self._share = max(self._share, self.step_progress())
+        left = self.steps_left()
+        if left is not None or not self._resumed:
+            self._share = max(self._share, self._step_share(left))
         return self._share
 
     def on_train_batch_end(self, batch, logs=None):

@@ -160,7 +160,7 @@ def run_single(args, settings, preset, started):
           f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())
           + (f"; budget {args.budget:g} min" if args.budget else ""))
     seconds, steps, averaged, marks = train(model, train_pairs, monitor, settings, args.budget,
-                                     args.verbose)
+                                            args.verbose)
     loads["end_of_training"] = load_average()
     best = monitor.best
     kept = (f"the {best['epoch']}" if best is averaged
