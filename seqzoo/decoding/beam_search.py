@@ -2,12 +2,13 @@
 
 The step function has the contract of `seqzoo.decoding.search`:
 `step_fn(token_ids [N], state) -> (logits [N, V], state)`, where `state` is a
-nest of tensors whose leading axis is the batch. Beam search tiles the state
-once to `N = B * K` rows (beam-major within each batch item: rows
-`b * K .. b * K + K - 1` belong to item `b`), reorders it with
-`keras.tree.map_structure` after every step, and runs in one
-`keras.ops.while_loop` with fixed shapes, so it compiles on every backend
-(see `CompiledFunction`).
+nest of tensors whose leading axis is the batch. The first step runs on the
+`B` rows given (every beam of an item would start from the same state and
+token); its `K` best tokens per item start the beams, and the state grows to
+`N = B * K` rows (beam-major within each batch item: rows
+`b * K .. b * K + K - 1` belong to item `b`). It is reordered with
+`keras.tree.map_structure` after every step, in one `keras.ops.while_loop`
+with fixed shapes, so it compiles on every backend (see `CompiledFunction`).
 
 Scoring (GNMT, Wu et al. 2016), with `|Y|` the number of generated tokens,
 EOS included:
@@ -160,8 +161,10 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
     while it competes with the unfinished ones, its state is no longer
     advanced, and its tokens after EOS are `PAD_ID`. The loop stops when every
     live hypothesis of every item is finished, or after `max_length` steps.
-    At the first step only beam 0 of each item is live (the others start at
-    -inf), so the `K` beams do not duplicate. Shapes are fixed, so `step_fn`
+    The first step runs on one row per item (`N = B`), and its `K` best
+    tokens start the `K` beams (with fewer than `K` tokens in the vocabulary
+    it runs on `K` rows per item, only the first of them live). Shapes are
+    fixed, so `step_fn`
     still runs on the rows of finished hypotheses (fed `PAD_ID`); their
     logits and new state are discarded. See the module docstring for the
     scores and where they are applied.
@@ -195,7 +198,8 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             with (right padded with `PAD_ID`).
         shared: names of dict entries of `state` (at any depth) that are the
             same for every beam and that `step_fn` accepts with one row per
-            item while the tokens have `K` rows per item (beam-major), such as
+            item while the tokens have `K` rows per item (beam-major; one at
+            the first step), such as
             an encoder memory attended by all beams of an item at once. They
             are neither tiled nor reordered, which saves copying them at every
             step; `step_fn` must pass them through unchanged.
@@ -228,20 +232,27 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
     start_ids = ops.cast(start_ids, "int32")
     batch = ops.shape(start_ids)[0]
     shared = tuple(shared)
-    state = _map_state(state, shared, lambda x: _tile(ops.convert_to_tensor(x), k),
-                       ops.convert_to_tensor)
+    state = _map_state(state, shared, ops.convert_to_tensor, ops.convert_to_tensor)
     positions = ops.arange(max_length, dtype="int32")
     if prefix is not None:
-        prefix = _tile(ops.convert_to_tensor(prefix, "int32"), k)
+        prefix = ops.convert_to_tensor(prefix, "int32")
 
-    beams = {
-        "log_probs": ops.zeros((batch, k), "float32")
-        + ops.where(ops.arange(k) == 0, 0.0, _NEG_INF)[None, :],
-        "lengths": ops.zeros((batch, k), "int32"),
-        "finished": ops.zeros((batch, k), "bool"),
-        "ids": ops.zeros((batch, k, max_length), "int32"),
-    }
-    mask = None
+    def start_beams(width):
+        """The beams before the first step, `width` per item: only the first is live."""
+        beams = {
+            "log_probs": ops.zeros((batch, width), "float32")
+            + ops.where(ops.arange(width) == 0, 0.0, _NEG_INF)[None, :],
+            "lengths": ops.zeros((batch, width), "int32"),
+            "finished": ops.zeros((batch, width), "bool"),
+            "ids": ops.zeros((batch, width, max_length), "int32"),
+        }
+        if "alignments" in sizes:
+            beams["alignments"] = ops.zeros((batch, width, max_length, source_len), "float32")
+        if "coverage" in sizes:
+            beams["coverage"] = ops.zeros((batch, width, source_len), "float32")
+        return beams
+
+    mask, sizes = None, ()
     if alignment_fn is not None:
         if source_mask is not None:
             source_len = ops.shape(source_mask)[-1]
@@ -249,10 +260,7 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         else:
             source_len = ops.shape(alignment_fn(state))[-1]
             mask = ops.ones((batch, 1, source_len), "float32")
-        if return_alignments:
-            beams["alignments"] = ops.zeros((batch, k, max_length, source_len), "float32")
-        if beta > 0:
-            beams["coverage"] = ops.zeros((batch, k, source_len), "float32")
+        sizes = ("alignments",) * bool(return_alignments) + ("coverage",) * (beta > 0)
 
     def penalised(log_probs, lengths):
         if length_normalization == "average":
@@ -264,19 +272,23 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         done = ops.logical_or(beams["finished"], beams["log_probs"] == _NEG_INF)
         return ops.logical_and(t < max_length, ops.logical_not(ops.all(done)))
 
-    def body(t, prev, state, beams):
+    def advance(t, prev, state, beams, step, prefix, kk):
+        """One step from `kk` hypotheses per item (rows `b * kk .. b * kk + kk - 1`)
+        to `k`: `step` is `step_fn(prev, state)`, already taken."""
         finished = beams["finished"]
-        logits, new_state = step_fn(prev, state)
-        step_lp = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        logits, new_state = step
+        logits = ops.cast(logits, "float32")
+        vocab = ops.shape(logits)[-1]
+        tokens = ops.arange(vocab, dtype="int32")
+        width, shortlist = vocab, None
+        short = beta == 0 and isinstance(vocab, int) and vocab > k
+        # The shortlist ranks the logits and normalizes only the K it keeps.
+        step_lp = logits if short else ops.log_softmax(logits, axis=-1)
         if has_constraints(min_length, no_repeat_ngram_size, prefix):
             history = ops.reshape(beams["ids"], (-1, max_length))
             step_lp = constrain(step_lp, t, history, min_length, no_repeat_ngram_size, eos_id,
                                 banned=_NEG_INF, prefix=prefix)
-        vocab = ops.shape(step_lp)[-1]
-        tokens = ops.arange(vocab, dtype="int32")
-        step_lp = ops.reshape(step_lp, (-1, k, vocab))
-        width, shortlist = vocab, None
-        if beta == 0 and isinstance(vocab, int) and vocab > k:
+        if short:
             # Within a beam every candidate has the same length, so its score is a
             # monotone function of the token's log-probability: the K best
             # candidates of the item are among the K best tokens of each beam.
@@ -284,12 +296,18 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             # choice (ties still go to the lower beam, then the lower token id).
             # A finished beam's only candidate is PAD at 0 (its token is set to
             # PAD below), the rest -inf.
+            # (On the [N, V] rows: XLA's CPU top_k of a [B, K, V] array is slower.)
             step_lp, shortlist = ops.top_k(step_lp, k)
-            shortlist = ops.cast(shortlist, "int32")
+            top = ops.max(logits, axis=-1, keepdims=True)
+            step_lp = (step_lp - top) - ops.log(ops.sum(ops.exp(logits - top), axis=-1,
+                                                         keepdims=True))
+            step_lp = ops.reshape(step_lp, (-1, kk, k))
+            shortlist = ops.reshape(ops.cast(shortlist, "int32"), (-1, kk, k))
             first_only = ops.where(ops.arange(k) == 0, 0.0, _NEG_INF)
             step_lp = ops.where(finished[..., None], first_only[None, None, :], step_lp)
             width = k
         else:
+            step_lp = ops.reshape(step_lp, (-1, kk, vocab))
             pad_only = ops.where(tokens == PAD_ID, 0.0, _NEG_INF)
             step_lp = ops.where(finished[..., None], pad_only[None, None, :], step_lp)
         cand_lp = beams["log_probs"][..., None] + step_lp
@@ -307,7 +325,7 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         )
         if alignment_fn is not None:
             align = ops.cast(alignment_fn(new_state), "float32")
-            align = ops.reshape(align, (-1, k, ops.shape(align)[-1]))
+            align = ops.reshape(align, (-1, kk, ops.shape(align)[-1]))
             align = ops.where(finished[..., None], 0.0, align)
         if beta > 0:
             coverage = beams["coverage"] + align
@@ -315,18 +333,19 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             cp = _coverage_penalty(coverage, mask, beta)
             cand_scores = cand_scores + ops.where(cand_finished, cp[..., None], 0.0)
 
-        _, index = ops.top_k(ops.reshape(cand_scores, (-1, k * width)), k)
+        _, index = ops.top_k(ops.reshape(cand_scores, (-1, kk * width)), k)
         index = ops.cast(index, "int32")
         parent = index // width
-        rows = _flat_rows(parent, k)
+        rows = _flat_rows(parent, kk)
         parent_finished = _gather_beams(finished, rows, k)
         token = index % width
         if shortlist is not None:  # back from the shortlist's rank to the token id
-            token = ops.take_along_axis(ops.reshape(shortlist, (-1, k * width)), index, axis=1)
+            token = ops.take_along_axis(ops.reshape(shortlist, (-1, kk * width)), index, axis=1)
         token = ops.where(parent_finished, PAD_ID, token)
 
         new = {
-            "log_probs": ops.take_along_axis(ops.reshape(cand_lp, (-1, k * width)), index, axis=1),
+            "log_probs": ops.take_along_axis(ops.reshape(cand_lp, (-1, kk * width)), index,
+                                             axis=1),
             "lengths": ops.where(parent_finished, _gather_beams(beams["lengths"], rows, k), t + 1),
             "finished": ops.logical_or(parent_finished, token == eos_id),
             "ids": ops.where(positions[None, None, :] == t, token[..., None],
@@ -340,11 +359,31 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             )
         if beta > 0:
             new["coverage"] = _gather_beams(coverage, rows, k)
-        new_state = keras.tree.map_structure(
-            lambda x, same: x if same else _take_rows(x, rows), new_state, constant)
+        if kk == k:
+            new_state = keras.tree.map_structure(
+                lambda x, same: x if same else _take_rows(x, rows), new_state, constant)
+        else:  # from one row per item to K: every leaf but the shared ones grows
+            new_state = _map_state(new_state, shared, lambda x: _take_rows(x, rows))
         return t + 1, ops.reshape(token, (-1,)), new_state, new
 
-    loop_vars = (ops.convert_to_tensor(0, "int32"), _tile(start_ids, k), state, beams)
+    tiled_prefix = None if prefix is None else _tile(prefix, k)
+
+    def body(t, prev, state, beams):
+        return advance(t, prev, state, beams, step_fn(prev, state), tiled_prefix, k)
+
+    t = ops.convert_to_tensor(0, "int32")
+    # At the first step every beam of an item would hold the same state and
+    # input: the step runs on one row per item, whose K best tokens start the
+    # K beams (1/max_length of the decoder's work saved, and no copy of the
+    # state per beam before it). A vocabulary smaller than K (it cannot fill
+    # the beams) takes the first step on all K rows instead.
+    first = step_fn(start_ids, state) if k > 1 else None
+    if first is not None and isinstance(ops.shape(first[0])[-1], int) \
+            and ops.shape(first[0])[-1] >= k:
+        loop_vars = advance(t, start_ids, state, start_beams(1), first, prefix, 1)
+    else:
+        state = _map_state(state, shared, lambda x: _tile(x, k))
+        loop_vars = (t, _tile(start_ids, k), state, start_beams(k))
     _, _, state, beams = ops.while_loop(cond, body, loop_vars)
 
     scores = penalised(beams["log_probs"], beams["lengths"])

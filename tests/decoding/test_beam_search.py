@@ -137,6 +137,38 @@ _MISLED = {
 }
 
 
+@pytest.mark.parametrize("beam_size", [4, 8])
+def test_the_first_step_runs_on_one_row_per_item(beam_size):
+    """Every beam of an item would start from the same state and token: the
+    first step runs on one row per item and its best tokens start the beams;
+    later steps run on `K` rows per item. A vocabulary smaller than the beam
+    (5 < 8) cannot fill it: those steps run on `K` rows from the first."""
+    rows = []
+
+    def step(ids, state):
+        rows.append(int(ops.shape(ids)[0]))
+        return _step(ids, state)
+
+    table = _random_table(5, eos_bias=[-8.0, -8.0, -8.0])
+    start, table, _, _ = _inputs(table)
+    out = beam_search(step, start, _state(start, table), beam_size=beam_size, max_length=T,
+                      n_best=4)
+    assert rows[0] == 3 and rows[1:] and set(rows[1:]) == {3 * beam_size}
+    logp = _log_softmax(table)
+    for b in range(3):
+        # The K best of every step, from one hypothesis (BOS) at the first;
+        # eos_bias keeps </s> out of the best, so no hypothesis finishes.
+        beams = [(0.0, [])]
+        for t in range(T):
+            candidates = [(lp + logp[b, t, ids[-1] if ids else BOS_ID, v], ids + [v])
+                          for lp, ids in beams for v in range(V)]
+            beams = sorted(candidates, key=lambda c: -c[0])[:beam_size]
+        np.testing.assert_array_equal(ops.convert_to_numpy(out["ids"][b]),
+                                      [ids for _, ids in beams[:4]])
+        np.testing.assert_allclose(ops.convert_to_numpy(out["log_probs"][b]),
+                                   [lp for lp, _ in beams[:4]], rtol=1e-5)
+
+
 def test_beam_search_beats_misled_greedy_search():
     table = _table_from_probs(_MISLED)
     # Three copies share the compiled greedy search of the width-one test.
