@@ -53,8 +53,9 @@ def pieces(model, settings, batch, beam):
             lambda: compiled(source, rows=beam, tile=True),
         f"encoder + {steps} steps, {beam * batch} rows, one memory row per item":
             lambda: compiled(source, rows=beam, tile=False),
-        "greedy search": decode._decode_fn(model, settings, "greedy", batch),
-        f"beam search, beam {beam}": decode._decode_fn(model, settings, f"beam{beam}", batch),
+        "greedy search": decode._decode_fn({"plain": model}, settings, "greedy", batch),
+        f"beam search, beam {beam}": decode._decode_fn({"plain": model}, settings,
+                                                        f"beam{beam}", batch),
     }
 
 

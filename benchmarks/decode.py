@@ -6,8 +6,13 @@ size timed in interleaved rounds. The model (preset `seq2seq_luong`, shapes
 shared with suite `seq2seq`) is untrained and its `</s>` logit is pushed to
 -1e9, so every hypothesis runs exactly `target_length` steps: a fixed,
 worst-case amount of work.
+
+On TensorFlow a decoder name ending in `-xla` (`greedy-xla`, `beam4-xla`)
+times the same search compiled by XLA (`search_jit_compile`, on a copy of
+the model with the same weights), side by side with the plain graph.
 """
 
+import keras
 import numpy as np
 
 from benchmarks import common
@@ -58,12 +63,18 @@ def _batches(s):
 
 
 def _search_kwargs(name):
+    if name.endswith("-xla"):
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(f"decode: {name} is a TensorFlow choice (JAX always compiles "
+                             "with XLA); expected greedy or beamK on this backend")
+        name = name[:-len("-xla")]
     if name == "greedy":
         return {"method": "greedy"}
     if name.startswith("beam") and name[4:].isdigit() and int(name[4:]) >= 1:
         # As `translate` and `seqzoo predict` search when no alignments are asked for.
         return {"method": "beam", "beam_size": int(name[4:]), "alignments": False}
-    raise ValueError(f"decode: unknown decoder {name!r}; expected greedy or beamK, e.g. beam4")
+    raise ValueError(f"decode: unknown decoder {name!r}; expected greedy or beamK, e.g. beam4 "
+                     "(on TensorFlow also with -xla, e.g. beam4-xla)")
 
 
 def check_settings(s):
@@ -87,21 +98,32 @@ def _never_stop(model):
     bias.assign(values)
 
 
-def _decode_fn(model, s, name, batch):
+def _decode_fn(models, s, name, batch):
     source, _ = shared.data(s, batch)
     kwargs = _search_kwargs(name)
+    model = models["xla" if name.endswith("-xla") else "plain"]
     return lambda: model.search(source, max_length=s["target_length"], **kwargs)
+
+
+def _xla_copy(model, s):
+    """The same model (same weights) whose searches compile with XLA."""
+    copy = shared.model(s["preset"], s)
+    copy.set_weights(model.get_weights())
+    copy.search_jit_compile = True
+    return copy
 
 
 def run(settings, context, log=print):
     """Runs the suite; returns one record per batch size."""
     s = dict(settings)
     check_settings(s)
-    model = shared.model(s["preset"], s)
-    _never_stop(model)
+    models = {"plain": shared.model(s["preset"], s)}
+    _never_stop(models["plain"])
+    if any(name.endswith("-xla") for name in s["decoders"]):
+        models["xla"] = _xla_copy(models["plain"], s)
     records = []
     for batch in _batches(s):
-        fns = {name: _decode_fn(model, s, name, batch) for name in s["decoders"]}
+        fns = {name: _decode_fn(models, s, name, batch) for name in s["decoders"]}
         rounds = common.interleaved(fns, s["warmup"], s["repeats"], s["min_run_s"],
                                     max_others=s["max_others"], max_seconds=s["max_seconds"])
         record = shared.record("decode", "decode", f"batch-{batch}", s, context, rounds,
@@ -121,7 +143,7 @@ def describe(rows):
             f"untrained; source length {s['source_length']}, {s['target_length']} target steps. "
             "Decoding never stops early (</s> disabled), so every sequence takes target_length "
             "steps. `Seq2Seq.search`: greedy, or beam search of width K (beamK, without "
-            "alignments). Sequences/s, "
+            "alignments); `-xla`: compiled by XLA (`search_jit_compile`). Sequences/s, "
             "median of clean interleaved rounds (min-max in brackets). "
             + common.rounds_note(rows)).rstrip()
 

@@ -53,6 +53,9 @@ def add_decoding_arguments(p, texts=True):
                        metavar="N", help="refuse input texts of more than N source tokens, "
                        f"naming the line (default {MAX_SOURCE_LENGTH}): the encoder's memory "
                        "grows with the length of the longest text of a batch")
+        g.add_argument("--jit-compile", action="store_true",
+                       help="compile the search with XLA on TensorFlow: faster decoding, "
+                       "slower to compile each new batch shape (JAX always uses XLA)")
         g.add_argument("--replace-unk", action="store_true",
                        help="replace each <unk> of an output by the most attended source "
                        "token (attention models)")

@@ -23,6 +23,7 @@ def run(args):
     from seqzoo.text import CharTokenizer
 
     model = load_seq2seq(args.model)
+    model.search_jit_compile = args.jit_compile
     options = decoding_options(args, model, beam=args.beam_size > 1)
     sources = read_texts(args.source, "source file")
     targets = read_texts(args.target, "target file")

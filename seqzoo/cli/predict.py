@@ -37,6 +37,7 @@ def run(args):
         raise InputError(f"expected 1 <= --n-best <= --beam-size. Received: --n-best "
                          f"{args.n_best}, --beam-size {args.beam_size}")
     model = _load_models(args.model)
+    model.search_jit_compile = args.jit_compile
     options = decoding_options(args, model, beam=args.beam_size > 1 or args.n_best > 1)
     texts = read_texts(args.input, "input file")
     check_not_empty(texts, args.input)

@@ -30,6 +30,29 @@ def test_tiny_decode_run_records_greedy_and_beam_per_batch(tmp_path):
     assert (tmp_path / plots.DECODE_PNG).read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="XLA is TensorFlow's choice")
+def test_tiny_decode_run_times_the_xla_search_beside_the_graph(tmp_path, monkeypatch):
+    from benchmarks import decode
+
+    searched = []
+    xla_copy = decode._xla_copy
+
+    def recording_copy(model, s):
+        copy = xla_copy(model, s)
+        search = copy.search
+        copy.search = lambda *a, **k: searched.append(copy.search_jit_compile) or search(*a, **k)
+        return copy
+
+    monkeypatch.setattr(decode, "_xla_copy", recording_copy)
+    argv = ["decode", "--tiny", "--set", "decoders=greedy,greedy-xla,beam2-xla",
+            "--out", str(tmp_path)]
+    assert runner.main(argv) == 0
+    (record,) = _records(tmp_path)
+    assert set(record["results"]) == {"greedy", "greedy-xla", "beam2-xla"}
+    assert searched and all(searched)  # the -xla decoders ran the XLA copy
+    assert "| beam2-xla |" in (tmp_path / "results.md").read_text(encoding="utf-8")
+
+
 def test_tiny_seq2seq_run_records_training_and_memory(tmp_path):
     assert runner.main(["seq2seq", "--tiny", "--out", str(tmp_path)]) == 0
     (train,) = _records(tmp_path)
@@ -49,6 +72,7 @@ def test_tiny_seq2seq_run_records_training_and_memory(tmp_path):
     "argv, message",
     [
         (["decode", "--tiny", "--set", "decoders=greedy,beam"], "'beam'"),
+        (["decode", "--tiny", "--set", "decoders=greedy,beamx-xla"], "'beamx'"),
         (["decode", "--tiny", "--set", "decode_batches=0"], "decode_batches"),
         (["seq2seq", "--tiny", "--set", "train=seq2seq_nope"], "seq2seq_nope"),
     ],

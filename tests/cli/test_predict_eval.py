@@ -50,6 +50,31 @@ def test_predict_writes_one_line_per_input(model_path, tmp_path, capsys):
     assert all(float(a[2]) >= float(b[2]) for a, b in zip(lines[::2], lines[1::2]))
 
 
+def test_jit_compile_decodes_through_xla_and_writes_the_same(model_path, tmp_path, monkeypatch):
+    from seqzoo.cli import common
+
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(WORDS) + "\n")
+    settings = []
+    translate_all = common.translate_all
+
+    def recording(model, *args, **kwargs):
+        settings.append(model.search_jit_compile)
+        return translate_all(model, *args, **kwargs)
+
+    monkeypatch.setattr("seqzoo.cli.predict.translate_all", recording)
+    outputs = {}
+    for flags in ([], ["--jit-compile"]):
+        out = tmp_path / f"out{len(flags)}.txt"
+        assert main(["predict", "--model", str(model_path), "--input", str(source),
+                     "--output", str(out), "--beam-size", "3", "--scores", *flags]) == 0
+        outputs[len(flags)] = [line.split("\t") for line in out.read_text().splitlines()]
+    assert settings == [False, True]
+    assert [h for h, _ in outputs[1]] == [h for h, _ in outputs[0]] == WORDS
+    np.testing.assert_allclose([float(s) for _, s in outputs[1]],
+                               [float(s) for _, s in outputs[0]], atol=2e-4)
+
+
 def test_predict_with_several_models_decodes_as_an_ensemble(model_path, tmp_path, capsys):
     source = tmp_path / "in.txt"
     source.write_text("\n".join(WORDS) + "\n")

@@ -184,6 +184,38 @@ def test_save_and_load_give_identical_translations(tmp_path):
     assert loaded.source_tokenizer.vocabulary == TOKENIZER.vocabulary
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="XLA is a choice on TensorFlow only (JAX always compiles with it)")
+def test_search_jit_compile_searches_through_xla_and_finds_the_same():
+    from seqzoo.models import Seq2SeqEnsemble
+
+    model, _ = _reverser("luong_feed")
+    words = _words(16, seed=4)
+    options = dict(beam_size=3, n_best=2, return_scores=True, return_alignments=True)
+    greedy, beam = model.translate(words), model.translate(words, **options)
+    both = Seq2SeqEnsemble([model, model])
+    assert both.translate(words) == greedy
+    assert not model.search_jit_compile and not both.search_jit_compile
+    model.search_jit_compile = both.search_jit_compile = True
+    try:
+        assert model.translate(words) == greedy
+        xla = model.translate(words, **options)
+        assert xla["texts"] == beam["texts"]
+        np.testing.assert_allclose(xla["scores"], beam["scores"], atol=1e-5)
+        for a, b in zip(xla["alignments"], beam["alignments"]):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+        assert both.translate(words) == greedy
+        # The searches of both settings were compiled, each its own way; training
+        # keeps Keras' own setting.
+        for searcher in (model, both):
+            compiled = searcher._search_fn._cache
+            assert {key[0] for key in compiled} == {False, True}
+            assert all(bool(fn._jit_compile) == key[0] for key, fn in compiled.items())
+        assert model.jit_compile is False
+    finally:
+        model.search_jit_compile = False
+
+
 def test_translate_reports_characters_outside_the_vocabulary():
     model = _model("luong")
     with pytest.raises(ValueError, match=r"texts\[1\]='xyz'.*\['x', 'y', 'z'\]"):
