@@ -21,7 +21,8 @@ alternating round by round (`rounds`), for the same number of training steps
   per second of the translation itself, timed in the process, a first pass
   (for the zoo, it traces and compiles) and a second (OpenNMT-py: its
   inference engine, built once as `onmt_translate` builds it, reading the
-  file; the zoo: `Seq2Seq.translate` on batches of 64 words);
+  file; the zoo: `Seq2Seq.translate` on batches of 64 words, its search
+  compiled by XLA on TensorFlow with `jit_compile=true`);
 - the peak resident memory of each process.
 
 OpenNMT-py runs in a side environment (it pins torch < 2.3 and would pull
@@ -48,7 +49,7 @@ ZOO = {"seqzoo_feed": "seq2seq_luong_feed", "seqzoo_fused": "seq2seq_luong"}
 _FULL = {
     "pairs": 6400, "dev_words": 1000, "embedding": 128, "hidden": 256, "layers": 2,
     "dropout": 0.2, "batch": 64, "learning_rate": 0.001, "epochs": 3, "rounds": 2,
-    "beams": [1, 5], "onmt_python": "", "seed": 1234,
+    "beams": [1, 5], "onmt_python": "", "seed": 1234, "jit_compile": False,
     "systems": ["opennmt", "seqzoo_feed", "seqzoo_fused"],
 }
 SETTINGS = {
@@ -67,20 +68,22 @@ print(json.dumps({"returncode": code,
                   "peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
 
-# The zoo's decoding, timed in its process: argv = run folder, dev source, beam, batch.
+# The zoo's decoding, timed in its process: argv = run folder, dev source, beam, batch,
+# XLA (1 or 0).
 _ZOO_DECODE = r"""
 import json, sys, time
 import seqzoo
 run, source, beam, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 words = open(source, encoding="utf-8").read().split("\n")[:-1]
 model = seqzoo.load(run)
+model.search_jit_compile = sys.argv[5] == "1"
 times = []
 for _ in range(2):
     start = time.perf_counter()
     for i in range(0, len(words), batch):
         model.translate(words[i:i + batch], beam_size=beam)
     times.append(time.perf_counter() - start)
-print(json.dumps({"first_s": times[0], "seconds": times[1]}))
+print(json.dumps({"first_s": times[0], "seconds": times[1], "xla": model.search_jit_compile}))
 """
 
 # OpenNMT-py's decoding, timed in its process as the zoo's (two passes, the
@@ -250,7 +253,7 @@ def _zoo_round(name, directory, files, s, target_tokens, log):
     result = {"train_rates": rates, "train_peak_mib": peak, "decode": {}}
     for beam in s["beams"]:
         output, peak = _measured([sys.executable, "-c", _ZOO_DECODE, out, files["dev.src"],
-                                  str(beam), "64"], env, cwd=ROOT)
+                                  str(beam), "64", str(int(s["jit_compile"]))], env, cwd=ROOT)
         timed = json.loads(output.strip().splitlines()[0])
         result["decode"][beam] = {**timed, "peak_mib": peak}
     log(f"onmt {name}: {np.median(rates):,.0f} target tokens/s")
@@ -300,7 +303,9 @@ def run(settings, context, log=print):
                                                  for r in results]),
                 "first_pass_words_per_s": common.summarize(
                     [dev / r["decode"][beam]["first_s"] for r in results]),
-                "peak_mib": max(r["decode"][beam]["peak_mib"] for r in results)}
+                "peak_mib": max(r["decode"][beam]["peak_mib"] for r in results),
+                **({} if name == "opennmt"
+                   else {"xla": all(r["decode"][beam]["xla"] for r in results)})}
                 for beam in s["beams"]},
         }
     if "opennmt" in rounds:
@@ -329,7 +334,9 @@ def describe(rows):
             "included) once warm, median (min-max) over the reports or epochs after the "
             f"first, {s['rounds']} alternating rounds. Decoding: {d['dev_words']:,} dev words, "
             "batch 64; words/s of the translation itself (the zoo: its second pass; its first "
-            "pass traces and compiles). Memory: peak resident set size of each process.")
+            "pass traces and compiles"
+            + ("; its search compiled by XLA" if s.get("jit_compile") else "")
+            + "). Memory: peak resident set size of each process.")
     if row.get("opennmt_skipped"):
         text += f" OpenNMT-py not timed: {row['opennmt_skipped']}."
     elif row.get("opennmt_version"):

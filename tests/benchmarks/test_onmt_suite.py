@@ -29,7 +29,8 @@ def test_onmt_training_rates_are_the_target_rates_after_the_first_report():
 
 def test_without_opennmt_the_zoo_is_timed_and_the_reason_recorded(tmp_path):
     argv = ["onmt", "--tiny", "--set", "systems=opennmt,seqzoo_fused", "--set", "beams=2",
-            "--set", f"onmt_python={tmp_path / 'no-venv' / 'python'}", "--out", str(tmp_path)]
+            "--set", f"onmt_python={tmp_path / 'no-venv' / 'python'}", "--out", str(tmp_path),
+            "--set", "jit_compile=true"]
     assert runner.main(argv) == 0
     (record,) = json.loads((tmp_path / "results.json").read_text())["records"]
     assert "OpenNMT-py not found" in record["opennmt_skipped"]
@@ -37,9 +38,11 @@ def test_without_opennmt_the_zoo_is_timed_and_the_reason_recorded(tmp_path):
     result = record["results"]["seqzoo_fused"]
     assert result["train_tokens_per_s"]["median"] > 0 and result["train_peak_mib"] > 0
     assert result["decode"]["2"]["words_per_s"]["median"] > 0
+    assert result["decode"]["2"]["xla"] is True  # the decoding process compiled with XLA
     assert "ratio" not in record
     md = (tmp_path / "results.md").read_text()
     assert "OpenNMT-py not timed" in md and "| seqzoo_fused |" in md
+    assert "its search compiled by XLA" in md
 
 
 @pytest.mark.parametrize("key, value", [("systems", "marian"), ("beams", "0"), ("epochs", "1"),
