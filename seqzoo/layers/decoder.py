@@ -95,6 +95,12 @@ class RNNDecoder(keras.layers.Layer):
         self.attention_normalize = attention_normalize
         self.attention_size = attention_size or units
         self.input_feeding = input_feeding
+        # The stepwise (input-feeding) training loop does not compile with XLA on
+        # TensorFlow (its scan's gradient keeps lists of unknown length): Keras'
+        # jit_compile="auto", which takes XLA where there is a GPU, leaves it off
+        # there. JAX compiles it (and without XLA would run eagerly).
+        if input_feeding and keras.backend.backend() == "tensorflow":
+            self.supports_jit = False
         self.coverage = coverage
         self.stack = RNNStack(units, num_layers=num_layers, cell=cell, residual=residual,
                               dropout=dropout, use_cudnn=use_cudnn, name="rnn")

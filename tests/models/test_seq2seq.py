@@ -216,6 +216,23 @@ def test_search_jit_compile_searches_through_xla_and_finds_the_same():
         model.search_jit_compile = False
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="TensorFlow's XLA; JAX compiles the stepwise decoder")
+def test_input_feeding_keeps_tensorflow_training_off_xla():
+    """The input-feeding decoder's training step does not compile with XLA on
+    TensorFlow: Keras' jit_compile="auto" (XLA where there is a GPU) and an explicit
+    jit_compile=True both leave it off, with Keras' warning, and training runs."""
+    fused = _model("luong")
+    fused.compile(optimizer="adam", jit_compile=True)
+    assert fused.jit_compile is True  # the fused decoder may use XLA
+    model = _model("luong_feed")
+    with pytest.warns(UserWarning, match="jit_compile"):
+        model.compile(optimizer="adam", jit_compile=True)
+    assert model.jit_compile is False
+    x, y = _batch(["abc", "hgfe"] * 8, ["cba", "efgh"] * 8)
+    assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
+
+
 def test_translate_reports_characters_outside_the_vocabulary():
     model = _model("luong")
     with pytest.raises(ValueError, match=r"texts\[1\]='xyz'.*\['x', 'y', 'z'\]"):
