@@ -12,7 +12,6 @@ times the same search compiled by XLA (`search_jit_compile`, on a copy of
 the model with the same weights), side by side with the plain graph.
 """
 
-import keras
 import numpy as np
 
 from benchmarks import common
@@ -64,6 +63,8 @@ def _batches(s):
 
 def _search_kwargs(name):
     if name.endswith("-xla"):
+        import keras  # here: the runner picks the backend before Keras loads
+
         if keras.backend.backend() != "tensorflow":
             raise ValueError(f"decode: {name} is a TensorFlow choice (JAX always compiles "
                              "with XLA); expected greedy or beamK on this backend")

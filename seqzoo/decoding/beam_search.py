@@ -70,28 +70,23 @@ def _check_beam_args(beam_size, max_length, n_best, length_penalty, coverage_pen
     for name, value in (("beam_size", beam_size), ("max_length", max_length)):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ArgumentError(
-                f"Expected {name} to be a positive integer. Received: {name}={value!r}"
-            )
-    if not isinstance(n_best, numbers.Integral) or isinstance(n_best, bool) or not (
-        1 <= n_best <= beam_size
-    ):
+                f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+    if not isinstance(n_best, numbers.Integral) or isinstance(n_best, bool) \
+            or not 1 <= n_best <= beam_size:
         raise ArgumentError(
             f"Expected n_best to be an integer in [1, beam_size={beam_size}]. "
-            f"Received: n_best={n_best!r}"
-        )
+            f"Received: n_best={n_best!r}")
     for name, value in (("length_penalty", length_penalty), ("coverage_penalty", coverage_penalty)):
         if not isinstance(value, numbers.Real) or not value >= 0:
             raise ArgumentError(f"Expected {name} to be a number >= 0. Received: {name}={value!r}")
     if coverage_penalty > 0 and alignment_fn is None:
         raise ArgumentError(
             "The coverage penalty needs the attention of every step: pass alignment_fn. "
-            f"Received: coverage_penalty={coverage_penalty!r}, alignment_fn=None"
-        )
+            f"Received: coverage_penalty={coverage_penalty!r}, alignment_fn=None")
     if source_mask is not None and alignment_fn is None:
         raise ArgumentError(
             "source_mask is only used with alignment_fn (coverage and alignments). "
-            "Received: source_mask with alignment_fn=None"
-        )
+            "Received: source_mask with alignment_fn=None")
 
 
 def _length_penalty(lengths, alpha):
@@ -372,11 +367,8 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
         return advance(t, prev, state, beams, step_fn(prev, state), tiled_prefix, k)
 
     t = ops.convert_to_tensor(0, "int32")
-    # At the first step every beam of an item would hold the same state and
-    # input: the step runs on one row per item, whose K best tokens start the
-    # K beams (1/max_length of the decoder's work saved, and no copy of the
-    # state per beam before it). A vocabulary smaller than K (it cannot fill
-    # the beams) takes the first step on all K rows instead.
+    # The first step on one row per item (see the docstring); a vocabulary
+    # smaller than K cannot fill the beams: then K rows from the start.
     first = step_fn(start_ids, state) if k > 1 else None
     if first is not None and isinstance(ops.shape(first[0])[-1], int) \
             and ops.shape(first[0])[-1] >= k:
