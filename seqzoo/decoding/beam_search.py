@@ -159,8 +159,7 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
     The first step runs on one row per item (`N = B`), and its `K` best
     tokens start the `K` beams (with fewer than `K` tokens in the vocabulary
     it runs on `K` rows per item, only the first of them live). Shapes are
-    fixed, so `step_fn`
-    still runs on the rows of finished hypotheses (fed `PAD_ID`); their
+    fixed, so `step_fn` still runs on the rows of finished hypotheses (fed `PAD_ID`); their
     logits and new state are discarded. See the module docstring for the
     scores and where they are applied.
 

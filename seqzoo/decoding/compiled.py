@@ -37,7 +37,8 @@ class CompiledFunction:
         self._cache = {}
 
     def __call__(self, *tensors, **static):
-        xla = bool(self.jit_compile()) if self.jit_compile is not None else False
+        xla = (self.jit_compile is not None and keras.backend.backend() == "tensorflow"
+               and bool(self.jit_compile()))
         key = (xla,) + tuple(sorted(static.items()))
         compiled = self._cache.get(key)
         if compiled is None:
