@@ -231,6 +231,16 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
     if prefix is not None:
         prefix = ops.convert_to_tensor(prefix, "int32")
 
+    mask, extras = None, ()  # the optional per-beam records: alignments, coverage
+    if alignment_fn is not None:
+        if source_mask is not None:
+            source_len = ops.shape(source_mask)[-1]
+            mask = ops.cast(source_mask, "float32")[:, None, :]
+        else:
+            source_len = ops.shape(alignment_fn(state))[-1]
+            mask = ops.ones((batch, 1, source_len), "float32")
+        extras = ("alignments",) * bool(return_alignments) + ("coverage",) * (beta > 0)
+
     def start_beams(width):
         """The beams before the first step, `width` per item: only the first is live."""
         beams = {
@@ -240,21 +250,11 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             "finished": ops.zeros((batch, width), "bool"),
             "ids": ops.zeros((batch, width, max_length), "int32"),
         }
-        if "alignments" in sizes:
+        if "alignments" in extras:
             beams["alignments"] = ops.zeros((batch, width, max_length, source_len), "float32")
-        if "coverage" in sizes:
+        if "coverage" in extras:
             beams["coverage"] = ops.zeros((batch, width, source_len), "float32")
         return beams
-
-    mask, sizes = None, ()
-    if alignment_fn is not None:
-        if source_mask is not None:
-            source_len = ops.shape(source_mask)[-1]
-            mask = ops.cast(source_mask, "float32")[:, None, :]
-        else:
-            source_len = ops.shape(alignment_fn(state))[-1]
-            mask = ops.ones((batch, 1, source_len), "float32")
-        sizes = ("alignments",) * bool(return_alignments) + ("coverage",) * (beta > 0)
 
     def penalised(log_probs, lengths):
         if length_normalization == "average":
