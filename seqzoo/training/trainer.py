@@ -449,7 +449,7 @@ class Trainer:
         name = f"average of {self.averager.count} snapshots"
         if self.dev is None:
             self.averaged = {"snapshots": self.averager.count}
-            self.log(f"kept the {name}")
+            self.log(f"the model holds the {name} (no dev set to weigh it against the epochs)")
             return
         value = self.evaluate_dev()[s["monitor"]]
         self.averaged = {"snapshots": self.averager.count, "value": value}
