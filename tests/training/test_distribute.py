@@ -172,13 +172,30 @@ def _check_same_training(one, many):
     np.testing.assert_allclose(many["eval"], one["eval"], rtol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory, data):
+    """`mirrored(backend)`: `(runs, folders)` of `seqzoo train` on one device
+    (`folders["none"]`) and with `--distribute mirrored` on two, in one process of
+    `backend`; run once, for the first test that asks (the multi-worker test
+    compares with the one-device run too)."""
+    done = {}
+
+    def run(backend):
+        if backend not in done:
+            tmp = tmp_path_factory.mktemp(f"mirrored-{backend}")
+            folders = {"none": tmp / "none", "mirrored": tmp / "mirrored"}
+            done[backend] = _finish(*_start_worker(
+                backend, tmp, [_train_args(data, folders["none"]),
+                               _train_args(data, folders["mirrored"], "--distribute", "mirrored")],
+                two_devices=True)), folders
+        return done[backend]
+
+    return run
+
+
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_mirrored_training_on_two_devices_matches_one_device(backend, tmp_path, data):
-    folders = {"none": tmp_path / "none", "mirrored": tmp_path / "mirrored"}
-    runs = _finish(*_start_worker(
-        backend, tmp_path, [_train_args(data, folders["none"]),
-                            _train_args(data, folders["mirrored"], "--distribute", "mirrored")],
-        two_devices=True))
+def test_mirrored_training_on_two_devices_matches_one_device(backend, mirrored):
+    runs, folders = mirrored(backend)
     one, two = runs[str(folders["none"])], runs[str(folders["mirrored"])]
     assert one["replicas"] == 1 and two["replicas"] == 2
     # Every variable really lives on both devices.
@@ -197,16 +214,15 @@ def test_mirrored_training_on_two_devices_matches_one_device(backend, tmp_path, 
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is TensorFlow's")
-def test_multiworker_training_on_two_local_workers(tmp_path, data):
+def test_multiworker_training_on_two_local_workers(tmp_path, data, mirrored):
     """Two processes on this machine run `seqzoo train --distribute multiworker` with their
-    TF_CONFIG; the first then trains on one device, for comparison. The strategy is set up
+    TF_CONFIG, compared with the one-device run of `mirrored`. The strategy is set up
     by the command, before any other TensorFlow work of the process."""
     workers = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
     folders = [tmp_path / "w0", tmp_path / "w1"]
     started = [
         _start_worker("tensorflow", tmp_path,
-                      [_train_args(data, folders[i], "--distribute", "multiworker")]
-                      + ([_train_args(data, tmp_path / "none")] if i == 0 else []),
+                      [_train_args(data, folders[i], "--distribute", "multiworker")],
                       name=f"worker{i}",
                       TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                             "task": {"type": "worker", "index": i}}))
@@ -214,7 +230,8 @@ def test_multiworker_training_on_two_local_workers(tmp_path, data):
     outs = [_finish(*worker) for worker in started]
     many = [outs[i][str(folders[i])] for i in range(2)]
     assert [m["replicas"] for m in many] == [2, 2]
-    _check_same_training(outs[0][str(tmp_path / "none")], many[0])
+    reference, one_device = mirrored("tensorflow")
+    _check_same_training(reference[str(one_device["none"])], many[0])
     # Both workers hold the same model.
     assert many[0]["weights"] == many[1]["weights"]
     assert many[0]["losses"] == many[1]["losses"]
