@@ -32,7 +32,7 @@ def add_parser(commands):
     p.add_argument("--model", metavar="PRESET[,PRESET...]",
                    help="a seq2seq preset, or one per ensemble member (default: the "
                    "budget's: seq2seq_luong, bidirectional LSTM encoder with Luong attention; "
-                   "for budgets over 20 minutes two seq2seq_luong members side by side, one "
+                   "for budgets over 10 minutes two seq2seq_luong members side by side, one "
                    "reading left to right and one right to left, decoded together)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a training setting, e.g. --set units=256 --set epochs=30 "

@@ -63,6 +63,7 @@ def test_ensemble_presets_member_commands_and_cores(monkeypatch):
     settings = g2p_settings.settings_for(40)
     assert settings["ensemble"] == 2 and settings["reversed_members"] == 1
     assert g2p_settings.settings_for(10)["ensemble"] == 1
+    assert g2p_settings.settings_for(11)["ensemble"] == 2
     args = argparse.Namespace(model=None, budget=40.0, limit=None, dictionary=None,
                               set=["units=8"], out="o")
     assert g2p_settings.model_presets(args, settings) == ["seq2seq_luong"] * 2

@@ -1,6 +1,6 @@
 """The ensemble of `seqzoo recipe g2p`: members trained side by side, decoded as one.
 
-With `--set ensemble=N` (the default above 20 minutes) the recipe runs one
+With `--set ensemble=N` (the default above 10 minutes) the recipe runs one
 `seqzoo recipe g2p` process per member, each pinned to its own cores (one
 training process uses two cores poorly), then decodes them together:
 members that read the same way as one `Seq2SeqEnsemble`, and members of

@@ -8,7 +8,8 @@ dev), then scores the test words with greedy and beam search.
 
 With `--budget MINUTES` the model size comes from `BUDGET_SIZES` and the
 training loop (dev evaluations included) stops in time; the learning rate
-follows a cosine decay over the budget's wall-clock time, so the schedule
+follows a cosine decay over the steps the budget will give, measured as the
+run goes (`budget_schedule=steps`; `time` follows the clock), so the schedule
 ends when the budget does on any machine. Without a budget, `FULL` trains a
 larger model for a fixed number of epochs (cosine decay over the steps).
 """
