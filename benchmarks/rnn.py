@@ -48,6 +48,9 @@ _FULL = {
     "torch": "auto",
     # Also time the zoo's other loop (see _other_loop) beside its default.
     "other_loop": True,
+    # `RNNStack(unroll=True)` for the zoo's stacks, both loops: the time loop
+    # unrolled into `length` steps of the graph (Keras' `unroll`).
+    "unroll": False,
     "threads": 0,
     "seed": 1234,
     # Sweep: these configs at each length (batch fixed) and each batch (length fixed).
@@ -115,10 +118,9 @@ def check_settings(s):
         )
     for key in ("sweep_lengths", "sweep_batches"):
         _sizes(key, s[key])
-    if not isinstance(s["other_loop"], bool):
-        raise ValueError(
-            f"Expected other_loop true or false. Received: other_loop={s['other_loop']!r}"
-        )
+    for key in ("other_loop", "unroll"):
+        if not isinstance(s[key], bool):
+            raise ValueError(f"Expected {key} true or false. Received: {key}={s[key]!r}")
     if s["torch"] not in ("auto", "on", "off"):
         raise ValueError(f"Expected torch auto, on or off. Received: torch={s['torch']!r}")
     _jit_compile(s["jit_compile"])
@@ -173,7 +175,8 @@ def _keras_step(cell, bidirectional, layers, s, **stack_options):
 
     keras.utils.set_random_seed(s["seed"])
     stack = RNNStack(
-        s["hidden"], num_layers=layers, cell=cell, bidirectional=bidirectional, **stack_options
+        s["hidden"], num_layers=layers, cell=cell, bidirectional=bidirectional,
+        unroll=s["unroll"], **stack_options
     )
     inputs = keras.Input((s["length"], s["input"]), batch_size=s["batch"])
     outputs, _ = stack(inputs)
@@ -295,7 +298,7 @@ def _measure(name, s, context, env, kind, log):
             for k in (
                 "batch", "length", "input", "hidden", "learning_rate", "jit_compile",
                 "warmup", "repeats", "min_run_s", "max_rounds", "max_others", "max_seconds",
-                "memory_steps", "seed",
+                "memory_steps", "seed", "unroll",
             )
         }
         | {

@@ -51,7 +51,9 @@ def describe(records):
         "per direction. Tokens/s = batch x length / step time: median over the timed rounds "
         f"(up to {s['repeats']} counted, after {s['warmup']} untimed warm-up step(s)), [min-max] "
         "in brackets. "
-        "seqzoo: `RNNStack` in a `keras.Model`, `compile(jit_compile="
+        "seqzoo: `RNNStack"
+        + ("(unroll=True)" if s.get("unroll") else "")
+        + "` in a `keras.Model`, `compile(jit_compile="
         f"{s['jit_compile']!r})`, `train_on_batch`. torch: `torch.nn.LSTM`/`GRU` "
         "(batch_first), `loss.item()` each step, in a worker process of its own "
         "(benchmarks/torch_worker.py), which times its steps itself. The implementations "

@@ -101,7 +101,20 @@ def test_tiny_rnn_run_writes_json_and_markdown(tmp_path):
 @pytest.mark.skipif(BACKEND == "torch", reason="the torch backend needs torch")
 def test_rnn_run_without_torch_skips_the_comparison(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails
-    data, md = _run(tmp_path, "--set", "configs=gru-uni-1")
+    # `--set unroll=true` reaches every stack the suite builds.
+    from seqzoo.layers.rnn import RNNStack
+
+    unrolls, init = [], RNNStack.__init__
+
+    def spy(self, *args, **kwargs):
+        unrolls.append(kwargs.get("unroll"))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(RNNStack, "__init__", spy)
+    data, md = _run(tmp_path, "--set", "configs=gru-uni-1", "--set", "unroll=true")
+    assert len(unrolls) == 2 and all(u is True for u in unrolls)  # default and other loop
+    assert data["records"][0]["settings"]["unroll"] is True
+    assert "`RNNStack(unroll=True)` in a `keras.Model`" in md
 
     (record,) = data["records"]
     assert record["name"] == "gru-uni-1"
@@ -192,6 +205,7 @@ def test_overrides_are_typed_and_checked():
         (["nope"], "Unknown suite"),
         (["rnn", "--tiny", "--set", "bach=8"], "bach=8"),
         (["rnn", "--tiny", "--set", "configs=lstm-sideways-1"], "lstm-sideways-1"),
+        (["rnn", "--tiny", "--set", "unroll=maybe"], "unroll=.maybe."),
     ],
 )
 def test_bad_arguments_are_named(tmp_path, argv, message):
