@@ -152,22 +152,14 @@ def check_known(texts, path, tokenizer, max_length=None):
 
 
 def translate_all(model, texts, alignments=False, **kwargs):
-    """`(outputs, scores)` of `model.translate` over `texts`, in batches; with
-    `alignments`, `(outputs, scores, alignments, lengths)`."""
-    outputs, scores, aligns, lengths = [], [], [], []
-    prefixes = kwargs.pop("prefixes", None)
-    for start in range(0, len(texts), TRANSLATE_BATCH):
-        batch = slice(start, start + TRANSLATE_BATCH)
-        if prefixes is not None:
-            kwargs["prefixes"] = prefixes[batch]
-        result = model.translate(texts[batch], return_scores=True,
-                                 return_alignments=alignments, **kwargs)
-        outputs += result["texts"]
-        scores += [list(map(float, row)) for row in result["scores"]]
-        if alignments:
-            aligns += result["alignments"]
-            lengths += result["lengths"]
-    return (outputs, scores, aligns, lengths) if alignments else (outputs, scores)
+    """`(outputs, scores)` of `model.translate` over `texts`, in length-ordered batches of
+    `TRANSLATE_BATCH`; with `alignments`, `(outputs, scores, alignments, lengths)`."""
+    result = model.translate(texts, return_scores=True, return_alignments=alignments,
+                             batch_size=TRANSLATE_BATCH, **kwargs)
+    scores = [list(map(float, row)) for row in result["scores"]]
+    if alignments:
+        return result["texts"], scores, result["alignments"], result["lengths"]
+    return result["texts"], scores
 
 
 def hard_alignment(alignment, length):

@@ -151,7 +151,7 @@ class SearchMixin:
 
     def translate(self, texts, beam_size=1, max_length=None, n_best=1, length_penalty=0.0,
                   coverage_penalty=0.0, return_scores=False, return_alignments=False,
-                  replace_unk=False, prefixes=None, **options):
+                  replace_unk=False, prefixes=None, batch_size=None, **options):
         """Translates raw texts with the model's tokenizers.
 
         Args:
@@ -172,6 +172,12 @@ class SearchMixin:
                 token with the highest attention weight at that step
                 (attention models; decodes with beam search, width 1 being
                 greedy).
+            batch_size: decode at most this many texts per search, the texts
+                in order of length (the outputs keep the order of `texts`):
+                each search's texts then end at about the same step, and the
+                last one is filled up to `batch_size` so that every search
+                has the same batch shape. The results are those of one
+                search over all texts. Default: one search over all texts.
 
         Returns:
             A list with one string per text (`n_best == 1`) or one list of
@@ -207,13 +213,17 @@ class SearchMixin:
                                          "length_normalization"})
         if unknown:
             raise TypeError(f"translate() got unexpected keyword arguments {unknown}")
+        if batch_size is not None:
+            check_positive_int("batch_size", batch_size)
         prefix_ids = self._encode_prefixes(prefixes, len(encoded))
-        if prefix_ids is not None and max_length is None:
-            max_length = 2 * max(map(len, encoded)) + 10 + prefix_ids.shape[1]
-        result = self.search(pad_sequences(encoded), method=method, beam_size=beam_size,
-                             max_length=max_length, n_best=n_best,
-                             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
-                             prefix_ids=prefix_ids, alignments=aligned, **options)
+        if max_length is None:  # what `search` takes for one search over all texts
+            max_length = 2 * max(map(len, encoded)) + 10 + (
+                0 if prefix_ids is None else prefix_ids.shape[1])
+        result = self._search_texts(encoded, prefix_ids, batch_size, method=method,
+                                    beam_size=beam_size, max_length=max_length, n_best=n_best,
+                                    length_penalty=length_penalty,
+                                    coverage_penalty=coverage_penalty, alignments=aligned,
+                                    **options)
         contents = [[_content(h) for h in row] for row in result["ids"]]
         if replace_unk:
             decoded = [[self._with_unk_replaced(h, a, src) for h, a in zip(row, aligns)]
@@ -229,6 +239,30 @@ class SearchMixin:
                 row[:, :, : len(src)] for row, src in zip(result["alignments"], encoded)]
             extra["lengths"] = [[len(h) for h in row] for row in contents]
         return extra
+
+    def _search_texts(self, encoded, prefix_ids, batch_size, **kwargs):
+        """`search` over the token ids of `encoded` texts, in length-ordered batches of
+        `batch_size` (see `translate`); `"alignments"` comes back as one array per text."""
+        count = len(encoded)
+        if batch_size is None or count <= batch_size:
+            result = self.search(pad_sequences(encoded), prefix_ids=prefix_ids, **kwargs)
+            if "alignments" in result:
+                result["alignments"] = list(result["alignments"])
+            return result
+        order = sorted(range(count), key=lambda i: len(encoded[i]))
+        parts = []
+        for start in range(0, count, batch_size):
+            rows = order[start:start + batch_size]
+            rows += [rows[-1]] * (batch_size - len(rows))  # one batch shape for every search
+            part = self.search(pad_sequences([encoded[i] for i in rows]),
+                               prefix_ids=None if prefix_ids is None else prefix_ids[rows],
+                               **kwargs)
+            parts.append({key: value[:count - start] for key, value in part.items()})
+        result = {key: [row for part in parts for row in part[key]] for key in parts[0]}
+        back = np.argsort(order)
+        result = {key: [rows[i] for i in back] for key, rows in result.items()}
+        return {key: rows if key == "alignments" else np.stack(rows)
+                for key, rows in result.items()}
 
     def _encode_prefixes(self, prefixes, count):
         """`[B, P]` ids of the target prefixes, or `None` when there are none."""
@@ -278,7 +312,8 @@ def search_step_function(encode, step, has_attention, alignment, source_mask,
 
     Returns:
         `fn(source_ids, uniforms, prefix_ids=None, *, method, max_length, beam_size,
-        n_best, **options) -> dict` (options: `SEARCH_OPTIONS`, all of them given),
+        n_best, **options) -> dict` of `"ids"`, `"scores"` and (beam search with
+        alignments) `"alignments"` (options: `SEARCH_OPTIONS`, all of them given),
         to be wrapped in a `CompiledFunction`.
     """
 
@@ -293,7 +328,7 @@ def search_step_function(encode, step, has_attention, alignment, source_mask,
             # The attention is needed for the alignments asked for, or the coverage penalty.
             wanted = bool(options.get("alignments", True))
             attending = has_attention and (wanted or options["coverage_penalty"] > 0)
-            return beam_search(
+            found = beam_search(
                 step, start, state, beam_size=beam_size, max_length=max_length,
                 length_penalty=options["length_penalty"],
                 coverage_penalty=options["coverage_penalty"],
@@ -301,6 +336,8 @@ def search_step_function(encode, step, has_attention, alignment, source_mask,
                 n_best=n_best, alignment_fn=alignment if attending else None,
                 source_mask=source_mask(state) if attending else None,
                 shared=beam_shared, return_alignments=wanted, **constraints)
+            # What `search` returns: not the final state, log-probabilities or lengths.
+            return {key: found[key] for key in ("ids", "scores", "alignments") if key in found}
         if method == "greedy":
             ids, scores, _ = greedy_search(step, start, state, max_length, **constraints)
         else:

@@ -7,6 +7,7 @@ from keras import ops
 
 import seqzoo
 from seqzoo.data import decoder_io, pad_sequences
+from seqzoo.errors import ArgumentError
 from seqzoo.models import Seq2Seq
 from seqzoo.text import CharTokenizer
 
@@ -153,6 +154,36 @@ def test_beam_search_translations_n_best_and_alignments():
     assert alignment.shape[1] == 3
     # Reversing attends to the letter it writes: the last first.
     assert list(alignment[:3].argmax(-1)) == [2, 1, 0]
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"beam_size": 3, "n_best": 2, "return_alignments": True},
+    {"prefixes": True},
+])
+def test_translate_in_length_ordered_batches_gives_what_one_search_gives(options, monkeypatch):
+    model, high = _reverser("luong")
+    words = _words(11, seed=5, high=high) + ["abcdefghabcdefgh"]  # one wider than 8
+    options = dict(options)
+    if options.pop("prefixes", False):
+        options["prefixes"] = [w[-1] if i % 2 else "" for i, w in enumerate(words)]
+    whole = model.translate(words, return_scores=True, **options)
+    calls = []
+    search = model.search
+    monkeypatch.setattr(model, "search", lambda ids, **kw: calls.append(ids) or search(ids, **kw))
+    batched = model.translate(words, return_scores=True, batch_size=5, **options)
+    # Three searches of 5 rows (the last filled up), the words in order of length.
+    assert [len(ids) for ids in calls] == [5, 5, 5]
+    lengths = [int((row != 0).sum()) for ids in calls for row in ids][:len(words)]
+    assert lengths == sorted(len(w) for w in words)
+    assert batched["texts"] == whole["texts"]
+    best = [t[0] if isinstance(t, list) else t for t in batched["texts"]]
+    assert sum(t == w[::-1] for t, w in zip(best, words)) >= 9
+    np.testing.assert_allclose(batched["scores"], whole["scores"], rtol=1e-5, atol=1e-5)
+    for got, want in zip(batched.get("alignments", []), whole.get("alignments", [])):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    with pytest.raises(ArgumentError, match="batch_size=0"):
+        model.translate(words, batch_size=0)
 
 
 @pytest.mark.parametrize("variant", ["luong_feed", "bahdanau"])
