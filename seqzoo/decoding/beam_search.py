@@ -166,7 +166,7 @@ def _top_k_rows(x, k, blocked=None):
     largest values lie in the `k` blocks with the largest maxima, so a `top_k`
     over the block maxima and one over those `k` blocks' elements replace the
     `top_k` over `V`. XLA's CPU `top_k` of a `[256, 1000]` array took 0.44 ms,
-    the blocked form 0.27 ms (blocks of 20; Intel Xeon, 2 cores)."""
+    the blocked form 0.27 ms (blocks of 20; AMD EPYC, 2 cores)."""
     vocab = x.shape[-1]
     if blocked is None:
         blocked = keras.backend.backend() in BLOCKED_TOP_K_BACKENDS
