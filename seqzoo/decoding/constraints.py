@@ -68,7 +68,7 @@ def constrain(scores, t, history, min_length=0, no_repeat_ngram_size=0, eos_id=3
 def _forced(scores, t, prefix, tokens, banned):
     """Only the prefix token at steps inside a row's prefix."""
     prefix = ops.cast(prefix, "int32")
-    width = prefix.shape[1]
+    width = ops.shape(prefix)[1]  # a tensor where the graph is traced for any width
     position = ops.reshape(ops.clip(t, 0, width - 1), (1,))
     forced = ops.take(prefix, position, axis=1)  # [N, 1]
     # A row's prefix ends at its first pad: later tokens of the row are not forced.

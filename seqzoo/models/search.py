@@ -41,8 +41,10 @@ class SearchMixin:
         self._has_attention = bool(has_attention)
         self._search = search_step_function(encode, step, has_attention, alignment, source_mask,
                                             beam_shared)
+        # Traced once for every batch size and source width (TensorFlow): a file of
+        # many lengths would otherwise trace the search once per width.
         self._search_fn = CompiledFunction(self._search, lambda: self.variables,
-                                           lambda: self.search_jit_compile)
+                                           lambda: self.search_jit_compile, any_shape=True)
 
     @property
     def search_jit_compile(self):

@@ -186,6 +186,19 @@ def test_translate_in_length_ordered_batches_gives_what_one_search_gives(options
         model.translate(words, batch_size=0)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="TensorFlow's tracing; JAX compiles once per shape")
+def test_tensorflow_traces_a_search_once_for_every_batch_size_and_width():
+    model = _model("luong")
+    for words in (["ab"], ["abcdefghab", "a"], ["abcdefghabcdefghabc", "b", "cd", "e", "f"]):
+        model.translate(words, max_length=12)
+        model.translate(words, max_length=12, beam_size=3,
+                        prefixes=["a"] + [""] * (len(words) - 1))
+    compiled = model._search_fn._cache
+    assert len(compiled) == 2  # greedy; beam with prefixes
+    assert [fn.experimental_get_tracing_count() for fn in compiled.values()] == [1, 1]
+
+
 @pytest.mark.parametrize("variant", ["luong_feed", "bahdanau"])
 def test_beams_attending_one_shared_memory_find_what_tiled_memories_find(variant):
     # Beam search keeps the encoder memory one row per item (`Seq2Seq.beam_shared`)
