@@ -116,9 +116,10 @@ class SearchMixin:
             max_length = 2 * length + 10
         check_positive_int("max_length", max_length)
         check_positive_int("beam_size", beam_size)
-        # The search compiles once per input shape: padding the source to a
-        # multiple of 8 (masked, so the results are the same) bounds the
-        # number of compilations when lengths vary from call to call.
+        # XLA (JAX, TensorFlow's `search_jit_compile`) compiles the search once
+        # per input shape: padding the source to a multiple of 8 (masked, so the
+        # results are the same) bounds the number of compilations when lengths
+        # vary from call to call.
         padded = -(-length // SOURCE_LENGTH_MULTIPLE) * SOURCE_LENGTH_MULTIPLE
         source_ids = np.pad(source_ids, ((0, 0), (0, padded - length)))
         uniforms = keras.random.uniform((max_length, source_ids.shape[0]), seed=seed)
