@@ -7,7 +7,6 @@ attention are tensors, so every test with the same shapes and static
 arguments reuses one compiled function (JAX compiles per configuration).
 """
 
-import importlib
 import itertools
 
 import keras
@@ -15,13 +14,11 @@ import numpy as np
 import pytest
 from keras import ops
 
-from seqzoo.decoding.beam_search import _top_k_rows, beam_search
+from seqzoo.decoding import top_k
+from seqzoo.decoding.beam_search import beam_search
 from seqzoo.decoding.compiled import CompiledFunction
 from seqzoo.decoding.search import greedy_search
 from seqzoo.text.specials import BOS_ID, EOS_ID, PAD_ID
-
-# The module (`seqzoo.decoding.beam_search` is also the function's name there).
-beam_search_module = importlib.import_module("seqzoo.decoding.beam_search")
 
 # Runs on every backend (a second time on JAX in CI).
 pytestmark = pytest.mark.backend_neutral
@@ -392,22 +389,6 @@ def test_batch_items_are_decoded_independently():
                                        err_msg=key)
 
 
-@pytest.mark.parametrize("vocab, k", [(1000, 4), (1000, 1), (4096, 8), (997, 4)])
-def test_top_k_in_blocks_gives_what_top_k_gives(vocab, k):
-    """Ranking blocks of the row first finds the same values and indices, ties
-    (to the lower index) and -inf (banned tokens) included; 997 has no divisor
-    near the block size and takes the plain top_k."""
-    rng = np.random.default_rng(vocab + k)
-    x = rng.normal(size=(64, vocab)).astype("float32")
-    x[:16, rng.integers(0, vocab, 40)] = 3.5  # ties across blocks at the top
-    x[16:32] = np.round(x[16:32])  # many ties everywhere
-    x[32:48, rng.integers(0, vocab, vocab - 2)] = -np.inf  # fewer than k finite values
-    want_values, want_index = ops.top_k(x, k)
-    values, index = _top_k_rows(ops.convert_to_tensor(x), k, blocked=True)
-    np.testing.assert_array_equal(ops.convert_to_numpy(index), ops.convert_to_numpy(want_index))
-    np.testing.assert_array_equal(ops.convert_to_numpy(values), ops.convert_to_numpy(want_values))
-
-
 def test_beam_search_over_a_large_vocabulary_is_the_same_with_blocked_top_k(monkeypatch):
     vocab, steps = 1000, 6
     rng = np.random.default_rng(3)
@@ -424,7 +405,7 @@ def test_beam_search_over_a_large_vocabulary_is_the_same_with_blocked_top_k(monk
              "item": ops.convert_to_tensor(rng.normal(size=(5, vocab)).astype("float32"))}
     runs = []
     for backends in ((), (keras.backend.backend(),)):
-        monkeypatch.setattr(beam_search_module, "BLOCKED_TOP_K_BACKENDS", backends)
+        monkeypatch.setattr(top_k, "BLOCKED_BACKENDS", backends)
         out = beam_search(step, start, state, beam_size=4,
                           max_length=steps, n_best=4)
         runs.append(keras.tree.map_structure(ops.convert_to_numpy, out))
