@@ -297,7 +297,7 @@ def beam_search(step_fn, start_ids, state, beam_size, max_length, eos_id=EOS_ID,
             step_lp = (step_lp - top) - ops.log(ops.sum(ops.exp(logits - top), axis=-1,
                                                          keepdims=True))
             step_lp = ops.reshape(step_lp, (-1, kk, k))
-            shortlist = ops.reshape(ops.cast(shortlist, "int32"), (-1, kk, k))
+            shortlist = ops.reshape(shortlist, (-1, kk, k))  # int32 from top_k_rows
             first_only = ops.where(ops.arange(k) == 0, 0.0, _NEG_INF)
             step_lp = ops.where(finished[..., None], first_only[None, None, :], step_lp)
             width = k

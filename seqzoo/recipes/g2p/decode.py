@@ -17,10 +17,10 @@ def transcribe(model, words, beam_size=1, max_length=32, width=None, batch_size=
     Every search call gets the shape `[batch_size, width]` (the last batch
     is filled up with repeats; `width` defaults to the longest word), so XLA
     and JAX compile it once per method. Words are decoded in order of
-    length, so that batches end together. `reverse=True` is for a model trained on reversed phone
-    sequences (right to left): its outputs are turned back. With
-    `n_best > 1` each word gets the list of its `n_best` beam hypotheses,
-    best first.
+    length, so that batches end together. `reverse=True` is for a model
+    trained on reversed phone sequences (right to left): its outputs are
+    turned back. With `n_best > 1` each word gets the list of its `n_best`
+    beam hypotheses, best first.
     """
 
     if not words:
