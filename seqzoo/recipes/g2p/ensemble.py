@@ -15,15 +15,16 @@ import threading
 import time
 
 from seqzoo.errors import InputError
-from seqzoo.recipes.g2p import dictionary
+from seqzoo.recipes.g2p import dictionary, fit
 from seqzoo.recipes.g2p.decode import ensemble_decoder, lengths
 from seqzoo.recipes.g2p.report import load_average, machine, plot_members, score_test, write_results
 from seqzoo.recipes.g2p.runs import check_same_data, prepare, read_run
 from seqzoo.recipes.g2p.settings import settings_for
 
 
-def member_command(args, preset, index, seed, out, reverse=False):
-    """The `seqzoo recipe g2p` command line that trains ensemble member `index`."""
+def member_command(args, preset, index, seed, out, reverse=False, min_steps=0):
+    """The `seqzoo recipe g2p` command line that trains ensemble member `index`
+    (`--member`: one that stops with `fit.TOO_FEW_STEPS` below `min_steps`)."""
     command = [sys.executable, "-m", "seqzoo", "recipe", "g2p", "--model", preset,
                "--out", out, "--quiet"]
     if args.budget is not None:
@@ -37,7 +38,8 @@ def member_command(args, preset, index, seed, out, reverse=False):
     for item in args.set or ():
         command += ["--set", item]
     return command + ["--set", "ensemble=1", "--set", f"seed={seed + index}",
-                      "--set", f"reverse={'true' if reverse else 'false'}"]
+                      "--set", f"reverse={'true' if reverse else 'false'}",
+                      "--set", f"min_steps={min_steps}", "--member"]
 
 
 def core_groups(members):
@@ -69,7 +71,8 @@ def train_members(args, settings, presets):
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         pin = None if cores is None else (lambda c=set(cores): os.sched_setaffinity(0, c))
         reverse = index >= len(presets) - int(settings["reversed_members"])
-        command = member_command(args, preset, index, int(settings["seed"]), folder, reverse)
+        command = member_command(args, preset, index, int(settings["seed"]), folder, reverse,
+                                 settings["min_steps"])
         folders.append(folder)
         if _finished(folder, command, args):
             print(f"member {index + 1}: reusing the finished run in {folder} (its "
@@ -85,15 +88,31 @@ def train_members(args, settings, presets):
         processes.append(process)
         trained.append(folder)
         threads.append(thread)
-    codes = [process.wait() for process in processes]
+    codes = _wait(processes)
     for thread in threads:
         thread.join()
+    if fit.TOO_FEW_STEPS in codes:
+        raise fit.read_projections(trained)
     failed = [(folder, code) for folder, code in zip(trained, codes) if code != 0]
     if failed:
         raise InputError("ensemble member(s) failed: " + ", ".join(
             f"member {folder.rsplit('-', 1)[-1]} (exit {code}, see {folder}/log.txt)"
             for folder, code in failed))
     return folders
+
+
+def _wait(processes):
+    """Waits for the member processes; once one stops for too few steps, the
+    others are stopped too. Returns their exit statuses."""
+    while any(process.poll() is None for process in processes):
+        if any(process.poll() == fit.TOO_FEW_STEPS for process in processes):
+            for process in processes:
+                if process.poll() is None:
+                    process.stopped = True
+                    process.terminate()
+            break
+        time.sleep(0.5)
+    return [process.wait() for process in processes]
 
 
 def _member_settings(command):
@@ -133,6 +152,8 @@ def _relay(process, number, folder):
                                              "[[{{node")):
                 print(f"[member {number}] {line}", end="", flush=True)
     code = process.wait()
+    if code == fit.TOO_FEW_STEPS or getattr(process, "stopped", False):
+        return  # the member said why; the ensemble goes on with a smaller model
     if code != 0:  # said at once: the other members may train for a long while yet
         print(f"member {number} failed (exit {code}, see {folder}/log.txt); the others go on "
               "and are reused when the command runs again", file=sys.stderr, flush=True)

@@ -26,6 +26,7 @@ from seqzoo.losses import SequenceLoss
 from seqzoo.models.base import save_model
 from seqzoo.recipes.g2p import dictionary
 from seqzoo.recipes.g2p.decode import lengths, transcribe
+from seqzoo.recipes.g2p.fit import StepFloor
 from seqzoo.recipes.g2p.report import (
     load_average,
     machine,
@@ -97,6 +98,9 @@ def train(model, train_pairs, monitor, settings, budget_minutes, verbose):
     `average_from`, the average of the last snapshots is scored on dev like
     an epoch, and the best weights on dev are kept.
 
+    With a budget and `min_steps`, raises `fit.TooFewSteps` as soon as the
+    measured pace projects fewer steps (`fit.StepFloor`).
+
     Returns:
         `(seconds, steps, averaged, marks)`: `averaged` is the dev entry of
         the averaged weights, or `None`; `marks`, with a budget, the steps
@@ -118,7 +122,10 @@ def train(model, train_pairs, monitor, settings, budget_minutes, verbose):
                   metrics=[])
     # The budget's clock starts before the monitor's first call, so that a dev
     # evaluation of the starting weights (`score_start`) counts in the budget.
-    trainer = Trainer.for_model(model, batches, run_settings, callbacks=[monitor],
+    callbacks = [monitor]
+    if budget_minutes is not None and settings["min_steps"]:
+        callbacks.append(StepFloor(lambda: trainer.budget, settings["min_steps"]))
+    trainer = Trainer.for_model(model, batches, run_settings, callbacks=callbacks,
                                 verbose=verbose)
     start = time.time()
     trainer.fit()
@@ -134,8 +141,13 @@ def train(model, train_pairs, monitor, settings, budget_minutes, verbose):
     return seconds, monitor.steps, averaged, trainer.budget and trainer.budget.marks
 
 
-def run_single(args, settings, preset, started):
-    """Trains one model and scores it (the recipe without an ensemble)."""
+def run_single(args, settings, preset, started, size_fit=None):
+    """Trains one model and scores it (the recipe without an ensemble).
+
+    `size_fit`: where this model took over from a size that would have got
+    too few steps, what was measured (recorded in results.json; the record's
+    budget is then that of the whole run, `args.budget` the time left).
+    """
 
     loads = {"start": load_average()}
     settings = {**settings, "model": preset}
@@ -179,7 +191,8 @@ def run_single(args, settings, preset, started):
                    f"G2P on CMUdict: {preset}, dev WER by training time", averaged)
     record = {
         "task": "g2p-cmudict", "model": preset, "parameters": int(model.count_params()),
-        "budget_minutes": args.budget, "settings": settings, "data": data,
+        "budget_minutes": size_fit["budget_minutes"] if size_fit else args.budget,
+        "settings": settings, "data": data, **({"size_fit": size_fit} if size_fit else {}),
         **({"init": init} if init else {}),
         "train_seconds": round(seconds, 1), "train_steps": steps,
         **({"steps_by_minute": marks} if marks else {}),
