@@ -84,9 +84,13 @@ def test_ensemble_presets_member_commands_and_cores(monkeypatch):
     assert command[1:5] == ["-m", "seqzoo", "recipe", "g2p"]
     assert command[command.index("--budget") + 1] == "40.0"
     assert command[command.index("--out") + 1] == "o/member-2"
-    # The member's own settings come last, so they win over the user's.
-    assert command[-8:] == ["--set", "units=8", "--set", "ensemble=1", "--set", "seed=6",
-                            "--set", "reverse=true"]
+    # The member's own settings come last, so they win over the user's; `--member`
+    # has it exit with status 3 when its pace projects too few steps.
+    assert command[-11:] == ["--set", "units=8", "--set", "ensemble=1", "--set", "seed=6",
+                             "--set", "reverse=true", "--set", "min_steps=0", "--member"]
+    command = g2p_ensemble.member_command(args, "seq2seq_luong", 0, 5, "o/member-1",
+                                          min_steps=6000)
+    assert command[-5:] == ["--set", "reverse=false", "--set", "min_steps=6000", "--member"]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     assert g2p_ensemble.core_groups(2) == [[0, 2], [1, 3]]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)

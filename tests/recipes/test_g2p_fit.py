@@ -117,6 +117,13 @@ def test_a_run_projected_short_trains_the_smallest_model_for_the_time_left(
     assert record["settings"]["units"] == 16  # TINY's, as for the run it replaced
     assert record["settings"]["average_from"] is None  # the smallest row's, not the members'
     assert (out / "model.keras").exists() and not (out / fit.PROJECTION_FILE).exists()
+    # Projected with enough steps, the member trains on and records its check;
+    # the projection the earlier run left is gone.
+    _short_pace(monkeypatch, left=5000.0)
+    assert main(command + ["--out", str(member), "--member"]) == 0
+    record = json.loads((member / "results.json").read_text())
+    assert record["size_check"]["projected_steps"] == record["size_check"]["steps"] + 5000
+    assert "size_fit" not in record and not (member / fit.PROJECTION_FILE).exists()
 
 
 def test_an_ensemble_whose_member_falls_short_stops_the_others_and_goes_on(

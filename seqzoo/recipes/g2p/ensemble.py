@@ -222,7 +222,8 @@ def _score_members(args, settings, folders, members, prepared, loads, started, m
     loads["end"] = load_average()
     plot_members(members, dev, os.path.join(args.out, "dev_wer.png"))
     summary_keys = ("folder", "model", "parameters", "settings", "train_seconds",
-                    "train_steps", "steps_by_minute", "best_dev", "averaged_dev", "test", "init")
+                    "train_steps", "steps_by_minute", "size_check", "best_dev", "averaged_dev",
+                    "test", "init")
     record = {
         "task": "g2p-cmudict", "model": model, "ensemble": len(members),
         "parameters": sum(m["parameters"] for m in members),

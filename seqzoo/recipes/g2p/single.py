@@ -102,9 +102,11 @@ def train(model, train_pairs, monitor, settings, budget_minutes, verbose):
     measured pace projects fewer steps (`fit.StepFloor`).
 
     Returns:
-        `(seconds, steps, averaged, marks)`: `averaged` is the dev entry of
-        the averaged weights, or `None`; `marks`, with a budget, the steps
-        done at each minute (`WallClockBudget.marks`), else `None`.
+        `(seconds, steps, averaged, marks, check)`: `averaged` is the dev
+        entry of the averaged weights, or `None`; `marks`, with a budget, the
+        steps done at each minute (`WallClockBudget.marks`), else `None`;
+        `check`, the `min_steps` check that let the size stay
+        (`StepFloor.projection`), or `None`.
     """
     sources = model.source_tokenizer.encode_batch([w for w, _ in train_pairs])
     targets = model.target_tokenizer.encode_batch([p for _, p in train_pairs])
@@ -122,9 +124,10 @@ def train(model, train_pairs, monitor, settings, budget_minutes, verbose):
                   metrics=[])
     # The budget's clock starts before the monitor's first call, so that a dev
     # evaluation of the starting weights (`score_start`) counts in the budget.
-    callbacks = [monitor]
+    callbacks, floor = [monitor], None
     if budget_minutes is not None and settings["min_steps"]:
-        callbacks.append(StepFloor(lambda: trainer.budget, settings["min_steps"]))
+        floor = StepFloor(lambda: trainer.budget, settings["min_steps"])
+        callbacks.append(floor)
     trainer = Trainer.for_model(model, batches, run_settings, callbacks=callbacks,
                                 verbose=verbose)
     start = time.time()
@@ -138,7 +141,8 @@ def train(model, train_pairs, monitor, settings, budget_minutes, verbose):
                                     None, force=True, record=False)
     if monitor.best_weights is not None:
         model.set_weights(monitor.best_weights)
-    return seconds, monitor.steps, averaged, trainer.budget and trainer.budget.marks
+    return (seconds, monitor.steps, averaged, trainer.budget and trainer.budget.marks,
+            floor and floor.projection)
 
 
 def run_single(args, settings, preset, started, size_fit=None):
@@ -172,8 +176,8 @@ def run_single(args, settings, preset, started, size_fit=None):
     print(f"training {preset} ({model.count_params()} parameters) on {len(train_pairs)} "
           f"pairs; " + ", ".join(f"{k}={v}" for k, v in settings.items())
           + (f"; budget {args.budget:g} min" if args.budget else ""))
-    seconds, steps, averaged, marks = train(model, train_pairs, monitor, settings, args.budget,
-                                            args.verbose)
+    seconds, steps, averaged, marks, check = train(model, train_pairs, monitor, settings,
+                                                   args.budget, args.verbose)
     loads["end_of_training"] = load_average()
     best = monitor.best
     kept = (f"the {best['epoch']}" if best is averaged
@@ -196,6 +200,7 @@ def run_single(args, settings, preset, started, size_fit=None):
         **({"init": init} if init else {}),
         "train_seconds": round(seconds, 1), "train_steps": steps,
         **({"steps_by_minute": marks} if marks else {}),
+        **({"size_check": check} if check else {}),
         "best_dev": best, "dev_history": monitor.history, "averaged_dev": averaged,
         "test": test, "examples": examples, "load_average": loads, "machine": machine(),
         "total_seconds": round(time.time() - started, 1),
