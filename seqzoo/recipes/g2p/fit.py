@@ -86,11 +86,11 @@ def write_projection(out, short):
 def read_projections(folders):
     """The projections the stopped members of `folders` wrote, as `TooFewSteps`."""
     projections = []
-    for number, folder in enumerate(folders, 1):
+    for folder in folders:  # member-N/
         path = os.path.join(folder, PROJECTION_FILE)
         if os.path.exists(path):
             with open(path) as f:
-                projections.append({"member": number, **json.load(f)})
+                projections.append({"member": int(folder.rsplit("-", 1)[-1]), **json.load(f)})
     if not projections:
         raise InputError(f"a member exited with status {TOO_FEW_STEPS} (too few steps) but "
                          f"none of {', '.join(folders)} holds its {PROJECTION_FILE}")
