@@ -74,6 +74,9 @@ def test_min_steps_by_budget_and_by_what_the_user_chose():
     assert settings_for(40, ["dropout=0.3"])["min_steps"] == 6000
     assert settings_for(40, ["units=256", "min_steps=100"])["min_steps"] == 100
     assert settings_for(40, ["min_steps=0"])["min_steps"] == 0
+    # So does a size chosen by --model or --init (a member's command names both).
+    assert settings_for(40, size_chosen=True)["min_steps"] == 0
+    assert settings_for(40, ["min_steps=6000"], size_chosen=True)["min_steps"] == 6000
     # The smallest size has nothing smaller to fall back to.
     with pytest.raises(InputError, match="min_steps=100: .* needs --budget over 10 minutes"):
         settings_for(5, ["min_steps=100"])

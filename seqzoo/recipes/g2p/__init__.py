@@ -23,11 +23,8 @@ from seqzoo.recipes.g2p.single import run_single
 def run(args):
     """`seqzoo recipe g2p`: the whole recipe; returns the exit status."""
     started = time.time()
-    settings = settings_for(args.budget, args.set or ())
-    given = {item.split("=", 1)[0].strip() for item in args.set or ()}
-    member = getattr(args, "member", False)
-    if not member and "min_steps" not in given and (args.model or getattr(args, "init", None)):
-        settings["min_steps"] = 0  # the size was chosen
+    settings = settings_for(args.budget, args.set or (),
+                            size_chosen=bool(args.model or getattr(args, "init", None)))
     presets = model_presets(args, settings)
     folders = member_folders(args) if getattr(args, "members", None) else None
     if getattr(args, "init", None):
@@ -41,7 +38,7 @@ def run(args):
             return run_ensemble(args, settings, presets, started)
         return run_single(args, settings, presets[0], started)
     except fit.TooFewSteps as short:
-        if member:  # the ensemble decides
+        if getattr(args, "member", False):  # the ensemble decides
             fit.write_projection(args.out, short)
             return fit.TOO_FEW_STEPS
         return _smallest_for_the_time_left(args, settings, short, started)

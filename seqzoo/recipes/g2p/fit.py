@@ -64,12 +64,12 @@ class StepFloor(keras.callbacks.Callback):
         left = budget.steps_left() if budget is not None else None
         if left is None:
             return
-        projected = int(budget.steps + left)
+        projected, pace = int(budget.steps + left), budget.pace()
         self.projection = {"minutes": round(budget.used() / 60, 2), "steps": budget.steps,
-                           "steps_per_second": round(budget.pace(), 2),
+                           "steps_per_second": round(pace, 2),
                            "projected_steps": projected, "min_steps": self.min_steps}
         enough = projected >= self.min_steps
-        self.log(f"pace {budget.pace():.2f} steps/s after {budget.steps} steps: about "
+        self.log(f"pace {pace:.2f} steps/s after {budget.steps} steps: about "
                  f"{projected} steps in the budget, "
                  + (f"at least min_steps={self.min_steps}; the size stays" if enough
                     else f"fewer than min_steps={self.min_steps}; stopping"))

@@ -70,21 +70,22 @@ TYPES = {
 }
 
 
-def settings_for(budget_minutes, overrides=()):
-    """The training settings for a budget (or `FULL`), with `KEY=VALUE` overrides (`TYPES`)."""
+def settings_for(budget_minutes, overrides=(), size_chosen=False):
+    """The training settings for a budget (or `FULL`), with `KEY=VALUE` overrides (`TYPES`).
+
+    `size_chosen`: the size was chosen outside the settings (`--model`,
+    `--init`); like an override of a `SIZE` key, it turns the `min_steps`
+    check off unless `min_steps` is given too.
+    """
     if budget_minutes is None:
-        chosen = dict(FULL)
+        row = FULL
     else:
         if not budget_minutes > 0:
             raise InputError(f"expected --budget > 0 minutes. Received: {budget_minutes}")
-        chosen = next(dict(s) for limit, s in BUDGET_SIZES if budget_minutes <= limit)
-    chosen = {**COMMON, **chosen}
-    if budget_minutes is not None and chosen["epochs"] is None:
-        chosen["epochs"] = 10000  # the clock stops training
-    given = parse_settings(overrides, TYPES)
-    if "min_steps" not in given and any(key in given for key in SIZE):
+        row = next(s for limit, s in BUDGET_SIZES if budget_minutes <= limit)
+    chosen, given = _with_overrides(row, budget_minutes is not None, overrides)
+    if "min_steps" not in given and (size_chosen or any(key in given for key in SIZE)):
         chosen["min_steps"] = 0
-    chosen.update(given)
     if chosen["min_steps"] and (budget_minutes is None or budget_minutes <= BUDGET_SIZES[0][0]):
         raise InputError(f"--set min_steps={chosen['min_steps']}: the check of the steps a "
                          f"budget gives needs --budget over {BUDGET_SIZES[0][0]:g} minutes, "
@@ -95,10 +96,19 @@ def settings_for(budget_minutes, overrides=()):
 def smallest_settings(overrides=()):
     """The settings of the budgets' smallest model (`BUDGET_SIZES`' first row) with the
     overrides, as one model trained until the clock stops it, with no `min_steps`."""
-    chosen = {**COMMON, **BUDGET_SIZES[0][1], "epochs": 10000}
-    chosen.update(parse_settings(overrides, TYPES))
+    chosen, _ = _with_overrides(BUDGET_SIZES[0][1], True, overrides)
     chosen.update(ensemble=1, reversed_members=0, reverse=False, min_steps=0)
     return chosen
+
+
+def _with_overrides(row, budgeted, overrides):
+    """`COMMON` under a row of settings under the overrides (with a budget, the
+    clock stops training); returns them and the overrides parsed."""
+    chosen = {**COMMON, **row}
+    if budgeted and chosen["epochs"] is None:
+        chosen["epochs"] = 10000
+    given = parse_settings(overrides, TYPES)
+    return {**chosen, **given}, given
 
 
 # The settings that make up a model's architecture: a run started from
