@@ -113,7 +113,7 @@ class SearchMixin:
                                 f"shape={source_ids.shape}")
         length = source_ids.shape[1]
         if max_length is None:
-            max_length = 2 * length + 10
+            max_length = default_max_length(length)
         check_positive_int("max_length", max_length)
         check_positive_int("beam_size", beam_size)
         # XLA (JAX, TensorFlow's `search_jit_compile`) compiles the search once
@@ -160,7 +160,8 @@ class SearchMixin:
         Args:
             texts: a list of source strings.
             beam_size: 1 for greedy search, more for beam search.
-            max_length: most target tokens (default `2 * longest source + 10`).
+            max_length: most target tokens (default `2 * longest source + 10`, plus
+                the prefixes' width).
             n_best: hypotheses per text (`<= beam_size`).
             length_penalty, coverage_penalty: GNMT penalties (beam search).
             **options: `min_length`, `no_repeat_ngram_size`,
@@ -219,9 +220,9 @@ class SearchMixin:
         if batch_size is not None:
             check_positive_int("batch_size", batch_size)
         prefix_ids = self._encode_prefixes(prefixes, len(encoded))
-        if max_length is None:  # what `search` takes for one search over all texts
-            max_length = 2 * max(map(len, encoded)) + 10 + (
-                0 if prefix_ids is None else prefix_ids.shape[1])
+        if max_length is None:  # one for all batches: that of one search over all texts
+            max_length = default_max_length(max(map(len, encoded)), (
+                0 if prefix_ids is None else prefix_ids.shape[1]))
         result = self._search_texts(encoded, prefix_ids, batch_size, method=method,
                                     beam_size=beam_size, max_length=max_length, n_best=n_best,
                                     length_penalty=length_penalty,
@@ -299,6 +300,12 @@ def _content(ids):
     ids = [int(i) for i in ids]
     ids = ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids
     return [i for i in ids if i not in (PAD_ID, BOS_ID)]
+
+
+def default_max_length(source_width, prefix_width=0):
+    """The output steps a search allows by default: twice the source width plus 10,
+    plus the width of the target prefixes."""
+    return 2 * source_width + 10 + prefix_width
 
 
 def search_step_function(encode, step, has_attention, alignment, source_mask,

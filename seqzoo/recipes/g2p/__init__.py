@@ -49,8 +49,7 @@ def _smallest_for_the_time_left(args, settings, short, started):
     left = args.budget - (time.time() - started) / 60
     if left <= 0:
         raise InputError(f"--budget {args.budget:g}: spent before the size check ended")
-    small = smallest_settings(args.set or ())
-    small.update(seed=settings["seed"])
+    small = smallest_settings(args.set or ())  # the same overrides, seed included
     size_fit = {"min_steps": settings["min_steps"], "projections": short.projections,
                 "budget_minutes": args.budget, "minutes_left": round(left, 2),
                 "instead_of": {key: settings[key] for key in ("model", "ensemble", "units",
