@@ -114,8 +114,9 @@ def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
     """Scales logits by `1 / temperature`, keeps only the `top_k` best, then the nucleus.
 
     `top_p` keeps the smallest set of most likely tokens whose probabilities
-    (after temperature and `top_k`) sum to at least `top_p` (Holtzman et
-    al. 2020); the most likely token is always kept.
+    (after temperature and `top_k`) sum to at least `top_p`, to within 1e-6
+    of float32 rounding (Holtzman et al. 2020); the most likely token is
+    always kept.
     """
     logits = logits / temperature
     if top_k is not None and top_k < logits.shape[-1]:
@@ -125,7 +126,10 @@ def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
         ranked = ops.top_k(logits, logits.shape[-1])[0]
         probs = ops.softmax(ranked, axis=-1)
         before = ops.cumsum(probs, axis=-1) - probs  # probability of the tokens ranked above
-        kept = ops.logical_or(before < top_p, ops.arange(logits.shape[-1]) == 0)
+        # Float32 sums of probabilities are off by a few units in the last place
+        # (how many depends on the CPU's vector width): a set short of top_p by
+        # less than 1e-6 reaches it, so a boundary case keeps the same set everywhere.
+        kept = ops.logical_or(before < top_p - 1e-6, ops.arange(logits.shape[-1]) == 0)
         threshold = ops.min(ops.where(kept, ranked, ops.max(ranked, axis=-1, keepdims=True)),
                             axis=-1, keepdims=True)
         logits = ops.where(logits < threshold, -1e9, logits)
