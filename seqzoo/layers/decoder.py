@@ -257,6 +257,19 @@ class RNNDecoder(keras.layers.Layer):
     def compute_mask(self, inputs, mask=None, *args, **kwargs):
         return mask
 
+    def compute_output_spec(self, inputs, memory=None, *args, return_alignments=False,
+                            **kwargs):
+        """What `call` returns, as `KerasTensor`s, without running its loops (see
+        `RNNStack.compute_output_shape`); alignments are float32, as `attend` gives."""
+        outputs = keras.KerasTensor((*inputs.shape[:-1], self.output_size),
+                                    dtype=self.compute_dtype)
+        if not return_alignments:
+            return outputs
+        if self.attention is None:
+            return outputs, None
+        return outputs, keras.KerasTensor((*inputs.shape[:-1], memory.shape[1]),
+                                          dtype="float32")
+
     def get_config(self):
         return {
             **super().get_config(), "units": self.units, "num_layers": self.num_layers,

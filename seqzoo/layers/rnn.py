@@ -297,6 +297,15 @@ class RNNStack(keras.layers.Layer):
     def compute_mask(self, inputs, mask=None):
         return [mask, None] if mask is not None else None
 
+    def compute_output_shape(self, input_shape):
+        """The shapes `call` returns, `(outputs, states)`, without running it: on
+        JAX and torch a model's graph is otherwise built by tracing every step of
+        every loop of the stack."""
+        state = (input_shape[0], self.units)
+        states = [[[state] * self.num_states for _ in directions]
+                  for directions in self.rnn_layers]
+        return (*input_shape[:-1], self.output_size), states
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -91,6 +91,14 @@ def test_shapes_and_state_structure(kwargs, size):
         for direction in layer_states:
             assert len(direction) == stack.num_states
             assert all(tuple(s.shape) == (3, 8) for s in direction)
+    # A model's graph takes the same structure from compute_output_shape, which
+    # does not run the loops; unknown sizes stay unknown.
+    symbolic = stack(keras.Input((5, 4), batch_size=3))
+    assert keras.tree.map_structure(lambda t: tuple(t.shape), symbolic) == \
+        keras.tree.map_structure(lambda t: tuple(t.shape), (outputs, states))
+    outputs, states = stack(keras.Input((None, 4)))
+    assert tuple(outputs.shape) == (None, None, size)
+    assert tuple(states[-1][-1][0].shape) == (None, 8)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
