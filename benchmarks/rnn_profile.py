@@ -1,15 +1,20 @@
 """Where one training step of the zoo's recurrent stack spends its time, piece by piece.
 
     python -m benchmarks.rnn_profile [--cell lstm] [--loop projected] [--rounds 7] [--tiny]
+                                     [--shape B,T,I,H]
 
 At suite `rnn`'s shapes (batch 64, length 50, input 128, hidden 256, one
-unidirectional layer), in interleaved rounds, milliseconds per call:
+unidirectional layer; `--shape` sets others), in interleaved rounds,
+milliseconds per call:
 
 - the input projection of every step at once (`[B*T, D] x [D, G]`);
 - the recurrent loop alone, forwards, on inputs already projected;
 - the same loop with nothing but its recurrent matrix product per step;
 - the stack's forward pass (projection and loop);
-- a whole training step (`train_on_batch`: forward, backward, SGD update).
+- a whole training step (`train_on_batch`: forward, backward, SGD update);
+- on TensorFlow, for the LSTM: an SGD step through Keras' LSTM layer against
+  one through TensorFlow's fused `BlockLSTM` op (one kernel for all steps,
+  forwards and backwards), both by a gradient tape on the same weights.
 
 The training step minus the forward pass is the backward pass and the
 update. Each piece also gets its arithmetic rate: the multiply-adds of its
@@ -102,7 +107,61 @@ def pieces(s, cell, loop):
         "training step (forward, backward, SGD)": 3 * (projection + recurrent),
         "reference, one [B*T, H] x [H, G] product": recurrent,
     }
+    if cell == "lstm" and keras.backend.backend() == "tensorflow":
+        for name, fn in _fused_lstm_pieces(rnn, x).items():
+            fns[name], flops[name] = fn, 3 * (projection + recurrent)
     return fns, flops
+
+
+def _fused_lstm_pieces(rnn, x):
+    """TensorFlow only: one SGD step (gradients of `mean(h^2)` by a tape, in a
+    `tf.function`) through the Keras LSTM layer `rnn` and through TensorFlow's
+    fused `BlockLSTM` op, one kernel over all steps forwards and one backwards,
+    on the same weights. Checks first that both give the same loss and gradients."""
+    import tensorflow as tf
+
+    kernel, recurrent_kernel, bias = rnn.cell.kernel, rnn.cell.recurrent_kernel, rnn.cell.bias
+    weights = [kernel, recurrent_kernel, bias]
+
+    def icfo(w):
+        # BlockLSTM's gates are (i, c, f, o); Keras' (i, f, c, o). (BlockLSTMV2 takes
+        # Keras' order, but TensorFlow registers BlockLSTM's gradient for it, which
+        # reads the gates in BlockLSTM's order: its gradients are wrong.)
+        i, f, c, o = tf.split(w, 4, axis=-1)
+        return tf.concat([i, c, f, o], axis=-1)
+
+    def block_lstm(x):
+        batch, units = tf.shape(x)[0], recurrent_kernel.shape[0]
+        zeros, peephole = tf.zeros([batch, units]), tf.zeros([units])
+        h = tf.raw_ops.BlockLSTM(
+            seq_len_max=tf.cast(tf.shape(x)[1], tf.int64), x=tf.transpose(x, [1, 0, 2]),
+            cs_prev=zeros, h_prev=zeros,
+            w=icfo(tf.concat([kernel.value, recurrent_kernel.value], 0)),
+            wci=peephole, wcf=peephole, wco=peephole, b=icfo(bias.value),
+            forget_bias=0.0, cell_clip=-1.0, use_peephole=False)[6]
+        return tf.transpose(h, [1, 0, 2])
+
+    def gradients(forward):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(forward(x)))
+        return loss, tape.gradient(loss, [w.value for w in weights])
+
+    def sgd_step(forward):
+        @tf.function
+        def step():
+            loss, grads = gradients(forward)
+            for w, g in zip(weights, grads):
+                w.assign_sub(0.01 * g)
+            return loss
+        return step
+
+    keras_forward = lambda x: rnn(x)[0]  # noqa: E731
+    (loss_a, grads_a), (loss_b, grads_b) = gradients(keras_forward), gradients(block_lstm)
+    np.testing.assert_allclose(loss_b.numpy(), loss_a.numpy(), rtol=1e-5)
+    for a, b in zip(grads_a, grads_b):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-3, atol=1e-7)
+    return {"SGD step by a tape, Keras' LSTM layer": sgd_step(keras_forward),
+            "SGD step by a tape, TensorFlow's fused BlockLSTM op": sgd_step(block_lstm)}
 
 
 def main(argv=None):
@@ -112,8 +171,18 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--tiny", action="store_true",
                         help="suite rnn's tiny shapes, one call per piece: tests the script")
+    parser.add_argument("--shape", metavar="B,T,I,H",
+                        help="batch, length, input and hidden size instead of the suite's")
     args = parser.parse_args(argv)
     s = dict(suite.SETTINGS["tiny" if args.tiny else "full"])
+    if args.shape:
+        try:
+            sizes = [int(v) for v in args.shape.split(",")]
+        except ValueError:
+            sizes = []
+        if len(sizes) != 4 or min(sizes) < 1:
+            parser.error(f"--shape {args.shape}: expected four positive integers B,T,I,H")
+        s.update(zip(("batch", "length", "input", "hidden"), sizes))
     run_s = 0.0 if args.tiny else 0.3
     fns, flops = pieces(s, args.cell, args.loop)
     times = common.milliseconds_per_call(fns, args.rounds, run_s)

@@ -101,12 +101,19 @@ def test_beam_profile_times_every_piece(capsys):
 def test_rnn_profile_times_every_piece_of_a_training_step(capsys, cell):
     from benchmarks import rnn_profile
 
-    rnn_profile.main(["--tiny", "--cell", cell, "--rounds", "1"])
+    rnn_profile.main(["--tiny", "--cell", cell, "--rounds", "1", "--shape", "3,4,5,6"])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith(f"backend {keras.backend.backend()}, {cell}, loop projected")
+    assert lines[0].startswith(f"backend {keras.backend.backend()}, {cell}, loop projected, "
+                               "batch 3, length 4, input 5, hidden 6")
     names = [line.split(": ")[0] for line in lines[1:]]
+    fused = ["SGD step by a tape, Keras' LSTM layer",
+             "SGD step by a tape, TensorFlow's fused BlockLSTM op"]
     assert names == ["input projection, all steps at once", "recurrent loop alone, forward",
                      "the loop's recurrent products alone", "forward pass (projection + loop)",
                      "training step (forward, backward, SGD)",
-                     "reference, one [B*T, H] x [H, G] product"]
+                     "reference, one [B*T, H] x [H, G] product"] + (
+        fused if cell == "lstm" and keras.backend.backend() == "tensorflow" else [])
     assert all(float(line.split(": ")[1].split()[0]) > 0 for line in lines[1:])
+    with pytest.raises(SystemExit):
+        rnn_profile.main(["--tiny", "--shape", "3,4,5"])
+    assert "--shape 3,4,5: expected four positive integers B,T,I,H" in capsys.readouterr().err
