@@ -48,3 +48,25 @@ def test_symbolic_outputs_match_the_call_with_attention(options, return_alignmen
     expected = ((None, None, decoder.output_size), "float32")
     assert _shapes(symbolic) == (
         (expected, ((None, None, None), "float32")) if return_alignments else expected)
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_symbolic_dtypes_match_the_call_in_mixed_precision(input_feeding):
+    # bfloat16 outputs, float32 alignments (`attend` computes in float32).
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        decoder = RNNDecoder(8, attention="luong", input_feeding=input_feeding)
+        states = lambda make: [[[make(), make()]]]  # noqa: E731
+        real = decoder(np.ones((2, 3, 4), "float32"), memory=np.ones((2, 5, 7), "float32"),
+                       memory_mask=np.ones((2, 5), bool),
+                       initial_state=states(lambda: np.zeros((2, 8), "float32")),
+                       return_alignments=True)
+        symbolic = decoder(keras.Input((3, 4), batch_size=2),
+                           memory=keras.Input((5, 7), batch_size=2),
+                           memory_mask=keras.Input((5,), batch_size=2, dtype="bool"),
+                           initial_state=states(lambda: keras.Input((8,), batch_size=2)),
+                           return_alignments=True)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    assert _shapes(symbolic) == _shapes(real) == (((2, 3, 8), "bfloat16"), ((2, 3, 5), "float32"))
