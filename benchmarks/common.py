@@ -295,13 +295,28 @@ def _memory_gib():
         return None
 
 
+def _cpuinfo_field(lines, name):
+    """The first `name : value` of /proc/cpuinfo's lines, or `None`."""
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return None
+
+
 def machine_info():
-    """The host: CPU, cores, memory, OS, Python."""
-    flags = next(
-        (line for line in _cpuinfo().splitlines() if line.startswith("flags")), ""
-    ).split()
+    """The host: CPU (with its family and model, and its widest vector
+    instructions: two CPUs of one name can differ there), cores, memory, OS,
+    Python."""
+    lines = _cpuinfo().splitlines()
+    flags = (_cpuinfo_field(lines, "flags") or "").split()
+    family, model = _cpuinfo_field(lines, "cpu family"), _cpuinfo_field(lines, "model")
+    vector = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"),
+                                           ("avx", "AVX")) if flag in flags), None)
     return {
         "cpu": cpu_model(),
+        "cpu_family_model": f"family {family}, model {model}" if family and model else None,
+        "vector": vector,
         "logical_cpus": os.cpu_count(),
         "available_cpus": available_cpus(),
         "memory_gib": _memory_gib(),

@@ -35,6 +35,13 @@ def format_rate(value):
     return f"{rounded:,.{digits}f}" if digits else f"{rounded:,.0f}"
 
 
+def _cpu_details(machine):
+    """` (family 25, model 1; AVX2)`: what tells two CPUs of one name apart (absent
+    in the records of older runs)."""
+    details = [d for d in (machine.get("cpu_family_model"), machine.get("vector")) if d]
+    return f" ({'; '.join(details)})" if details else ""
+
+
 def describe_context(context):
     """One Markdown paragraph naming the machine, device, backend, versions and date."""
     machine = context["machine"]
@@ -46,7 +53,8 @@ def describe_context(context):
         else f"{device['type'].upper()}: {device['name']} x{device['count']}"
     )
     lines = [
-        f"- machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
+        f"- machine: {machine['cpu']}{_cpu_details(machine)}, {machine['logical_cpus']} "
+        "logical CPUs, "
         f"{machine['memory_gib']} GiB, {machine['os']}"
         + (", virtual machine" if machine.get("virtualized") else ""),
         f"- device: {where}; Keras backend: {context['backend']}",

@@ -14,7 +14,7 @@ import keras
 import pytest
 
 from benchmarks import __main__ as runner
-from benchmarks import common
+from benchmarks import common, files
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BACKEND = keras.backend.backend()
@@ -125,6 +125,26 @@ def test_rnn_run_without_torch_skips_the_comparison(tmp_path, monkeypatch):
     assert record["torch_skipped"] == "torch is not installed"
     assert "No torch comparison: torch is not installed." in md
     assert "| GRU | uni | 1 |" in md
+
+
+def test_machine_names_the_cpu_family_model_and_widest_vector_instructions(monkeypatch):
+    cpuinfo = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n"
+               "model name\t: AMD EPYC\nflags\t\t: fpu sse avx avx2 fma hypervisor\n")
+    monkeypatch.setattr(common, "_cpuinfo", lambda: cpuinfo)
+    machine = common.machine_info()
+    assert (machine["cpu"], machine["cpu_family_model"], machine["vector"],
+            machine["virtualized"]) == ("AMD EPYC", "family 25, model 1", "AVX2", True)
+    context = {"date": "2026-01-01T00:00:00+00:00", "backend": "jax", "machine": machine,
+               "device": {"type": "cpu", "name": "cpu", "count": 1}, "versions": {}}
+    assert "- machine: AMD EPYC (family 25, model 1; AVX2), " in files.describe_context(context)
+    monkeypatch.setattr(common, "_cpuinfo", lambda: cpuinfo.replace("avx2", "avx512f avx2"))
+    assert common.machine_info()["vector"] == "AVX-512"
+    # Without /proc/cpuinfo, and in the records of older runs: the name alone.
+    monkeypatch.setattr(common, "_cpuinfo", lambda: "")
+    machine = common.machine_info()
+    assert (machine["cpu_family_model"], machine["vector"]) == (None, None)
+    del context["machine"]["cpu_family_model"], context["machine"]["vector"]
+    assert "- machine: AMD EPYC, " in files.describe_context(context)
 
 
 def test_rerun_keeps_records_of_other_suites(tmp_path):
