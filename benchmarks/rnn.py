@@ -199,8 +199,10 @@ def _keras_step(cell, bidirectional, layers, s, **stack_options):
 def _other_loop(device, cell):
     """The zoo's other loop, timed beside its default: `(implementation, stack
     options, record key of the paired speedup)`. On a GPU the zoo's loop
-    (`use_cudnn=False`) against cuDNN; on a CPU the loop `loop="auto"` did not
-    take for this cell (benchmarks see both, whichever is the default)."""
+    (`use_cudnn=False`) against cuDNN; on a CPU every layer on the loop that
+    `loop="auto"` does not take for this cell's first layer (the suite's input
+    is narrower than its units; `auto` may take the other loop for the layers
+    above a bidirectional one), so that benchmarks see both loops."""
     if device == "gpu":
         return "seqzoo_no_cudnn", {"use_cudnn": False}, "fused_speedup"
     if device == "cpu":

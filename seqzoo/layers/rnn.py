@@ -34,15 +34,21 @@ def accelerator_present():
     return False
 
 
-def auto_loop(cell):
-    """The loop `loop="auto"` takes for `cell` ("lstm"/"gru") on this backend and
-    device: `"projected"` where the `rnn` suite measured it faster than Keras'
-    loop (docs/results/rnn-cpu.md), that is the GRU on TensorFlow's CPU backend
-    (1.03-1.21x); `"keras"` elsewhere: on JAX, and for the LSTM, Keras' loop was
-    as fast or faster (XLA fuses its per-step input product), and on a GPU
-    cuDNN is."""
-    tensorflow_cpu = keras.backend.backend() == "tensorflow" and not accelerator_present()
-    return "projected" if tensorflow_cpu and cell == "gru" else "keras"
+def auto_loop(cell, input_width=None, units=None):
+    """The loop `loop="auto"` takes for a layer of `cell` ("lstm"/"gru") reading
+    `input_width` features into `units`, on this backend and device:
+    `"projected"` where the `rnn` suite measured it faster than Keras' loop
+    (docs/results/rnn-cpu.md), on TensorFlow's CPU backend only: every GRU
+    layer (1.03-1.21x), and an LSTM layer whose input is wider than its units,
+    as the layers above a bidirectional one read both directions' outputs
+    (its input product, then the larger one, leaves the loop: two
+    bidirectional layers 1.25x); `"keras"` elsewhere: on JAX, and for the
+    other LSTM layers, Keras' loop was as fast or faster (XLA fuses its
+    per-step input product), and on a GPU cuDNN is."""
+    if keras.backend.backend() != "tensorflow" or accelerator_present():
+        return "keras"
+    wide = input_width is not None and units is not None and input_width > units
+    return "projected" if cell == "gru" or wide else "keras"
 
 
 @keras.saving.register_keras_serializable(package="seqzoo")
@@ -77,9 +83,10 @@ class RNNStack(keras.layers.Layer):
             only the recurrent product and the gates (seqzoo.layers.
             recurrence); `"keras"` calls the Keras layers (their generic
             loop, or cuDNN on a GPU); `"auto"` (default) takes the projected
-            loop where it was measured faster (the GRU on TensorFlow's CPU
-            backend) and Keras' elsewhere. Both compute the same function of
-            the same weights.
+            loop, layer by layer, where it was measured faster (on
+            TensorFlow's CPU backend: GRU layers, and LSTM layers whose input
+            is wider than `units`; see `auto_loop`) and Keras' elsewhere.
+            Both compute the same function of the same weights.
         kernel_initializer, recurrent_initializer: passed to the Keras
             layers.
 
@@ -231,7 +238,7 @@ class RNNStack(keras.layers.Layer):
             return False
         if self.loop == "projected":
             return True
-        return auto_loop(self.cell) == "projected"
+        return auto_loop(self.cell, rnn.cell.kernel.shape[0], self.units) == "projected"
 
     def initial_states(self, batch_size, dtype="float32"):
         """Zero states in the structure `call` returns, `[B, units]` each."""

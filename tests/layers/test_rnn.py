@@ -284,21 +284,27 @@ def test_projected_loop_equals_the_keras_layers(cell, bidirectional, padded):
 
 
 def test_auto_takes_the_projected_loop_where_it_was_measured_faster_and_keeps_the_weights():
-    """`loop="auto"` runs the projected loop for the GRU on TensorFlow without a
-    GPU (where the rnn suite measured it faster) and Keras' loop elsewhere; the
-    weights (names, shapes) are the Keras layers' either way, so a model saved
-    with one loop loads and computes alike with the other."""
+    """`loop="auto"` runs the projected loop on TensorFlow without a GPU (where
+    the rnn suite measured it faster) for GRU layers and for LSTM layers reading
+    more features than their units (above a bidirectional layer), and Keras'
+    loop elsewhere; the weights (names, shapes) are the Keras layers' either
+    way, so a model saved with one loop loads and computes alike with the other."""
     from seqzoo.layers import rnn as rnn_module
 
-    gpu = rnn_module.accelerator_present()
+    tensorflow_cpu = BACKEND == "tensorflow" and not rnn_module.accelerator_present()
     for cell in ("gru", "lstm"):
-        stack = RNNStack(4, cell=cell)
+        stack = RNNStack(4, cell=cell, num_layers=2, bidirectional=True)
         stack.build((None, None, 3))
+        for i, directions in enumerate(stack.rnn_layers):
+            # Layer 0 reads 3 features, layer 1 both directions' 2 x 4.
+            for layer in directions:
+                expected = tensorflow_cpu and (cell == "gru" or i == 1)
+                assert stack._projected(layer) is expected, (cell, i)
         layer = stack.rnn_layers[0][0]
-        expected = cell == "gru" and BACKEND == "tensorflow" and not gpu
-        assert stack._projected(layer) is expected
         assert RNNStack(4, loop="projected")._projected(layer)
         assert not RNNStack(4, loop="keras")._projected(layer)
+    assert [rnn_module.auto_loop("lstm", width, 4) for width in (3, 4, 5, None)] == (
+        ["keras", "keras", "projected", "keras"] if tensorflow_cpu else ["keras"] * 4)
     x, keras_loop, projected = _stack_pair("gru", True)
     # The same variables under the same names below each stack's own name.
     strip = lambda stack: [(w.path.split("/", 1)[1], w.shape) for w in stack.weights]  # noqa: E731
