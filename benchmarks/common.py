@@ -281,20 +281,6 @@ def _cpuinfo():
         return ""
 
 
-def cpu_model():
-    for line in _cpuinfo().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _memory_gib():
-    try:
-        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _cpuinfo_field(lines, name):
     """The first `name : value` of /proc/cpuinfo's lines, or `None`."""
     for line in lines:
@@ -302,6 +288,18 @@ def _cpuinfo_field(lines, name):
         if key.strip() == name:
             return value.strip()
     return None
+
+
+def cpu_model():
+    return (_cpuinfo_field(_cpuinfo().splitlines(), "model name")
+            or platform.processor() or platform.machine())
+
+
+def _memory_gib():
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def machine_info():
