@@ -1,11 +1,13 @@
 """The `seqzoo` command: `seqzoo COMMAND --flags`.
 
 One module per subcommand, each with `add_parser(commands)` and `run(args)`.
-Subcommands import what they need when they run, so `seqzoo --help` is
-quick. Errors that come from bad input (files, arguments; every
-`SeqzooError` and `OSError`, whichever layer raised it) print one line to
-stderr, `seqzoo COMMAND: error: ...`, and exit with status 2; they never print
-a traceback. Any other exception is a bug and keeps its traceback (exit 1).
+Subcommands import the recipes and the benchmarks only when they run;
+every command, `seqzoo --help` included, imports the package, and with it
+Keras and its backend (several seconds of a command's start). Errors that
+come from bad input (files, arguments; every `SeqzooError` and `OSError`,
+whichever layer raised it) print one line to stderr, `seqzoo COMMAND: error:
+...`, and exit with status 2; they never print a traceback. Any other
+exception is a bug and keeps its traceback (exit 1).
 """
 
 import argparse
