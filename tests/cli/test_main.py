@@ -1,4 +1,4 @@
-import subprocess
+import runpy
 import sys
 
 import pytest
@@ -30,12 +30,18 @@ def test_unknown_command_exits_with_usage_error(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_module_entry_point_runs():
-    result = subprocess.run(
-        [sys.executable, "-m", "seqzoo", "--version"], capture_output=True, text=True
-    )
-    assert result.returncode == 0
-    assert result.stdout.strip() == f"seqzoo {__version__}"
+@pytest.mark.parametrize("argv, status, stream, text", [
+    (["--version"], 0, "out", f"seqzoo {__version__}"),
+    (["no-such-command"], 2, "err", "invalid choice"),
+])
+def test_module_entry_point_runs(argv, status, stream, text, monkeypatch, capsys):
+    # `python -m seqzoo ...` runs seqzoo/__main__.py as `__main__`, here in
+    # this process: its exit status is the command's.
+    monkeypatch.setattr(sys, "argv", ["seqzoo", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("seqzoo", run_name="__main__", alter_sys=True)
+    assert exit_info.value.code == status
+    assert text in getattr(capsys.readouterr(), stream)
 
 
 def test_bench_passes_every_argument_through(tmp_path, capsys):
