@@ -33,6 +33,9 @@ SHORTCUTS = (
 )
 RUN_FILES = ("config.json", "run.json", "model.keras", "checkpoints", "tokenizers",
              "embeddings.json")
+# What a start writes before its config.json (`Trainer.prepare`): alone, they are
+# a start that never began to train.
+BEFORE_CONFIG = {"tokenizers", "embeddings.json"}
 
 
 def _shortcut_sources(args):
@@ -93,7 +96,7 @@ def check_output(out, overwrite):
     checkpoints = os.path.join(out, "checkpoints")
     if "checkpoints" in present and not any(n.endswith(".npz") for n in os.listdir(checkpoints)):
         present.remove("checkpoints")
-    if present == ["tokenizers"]:
+    if "config.json" not in present and set(present) <= BEFORE_CONFIG:
         present = []  # a start killed before its config.json: it never began to train
     if present and not overwrite:
         raise InputError(f"{out} already holds a run ({', '.join(present)}); continue it with "

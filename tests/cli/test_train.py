@@ -149,6 +149,25 @@ def test_resume_of_a_finished_run_does_nothing(tmp_path, data, finished, capsys)
     assert (out / "model.keras").stat().st_mtime_ns != before
 
 
+def test_a_start_killed_before_its_config_is_started_again_without_overwrite(tmp_path):
+    """What a start writes before config.json (the tokenizers, the pre-trained vectors'
+    report) is no run to keep; with config.json, or with anything else, it is."""
+    from seqzoo.cli.train import check_output
+    from seqzoo.errors import InputError
+
+    out = tmp_path / "run"
+    (out / "tokenizers").mkdir(parents=True)
+    (out / "checkpoints").mkdir()  # empty: no checkpoint yet
+    (out / "embeddings.json").write_text("{}")
+    check_output(str(out), overwrite=False)
+    for name in ("config.json", "run.json"):
+        (out / name).write_text("{}")
+        with pytest.raises(InputError, match=f"already holds a run .*{name}.*--overwrite"):
+            check_output(str(out), overwrite=False)
+        check_output(str(out), overwrite=True)
+        (out / name).unlink()
+
+
 def test_a_run_keeps_the_budget_schedule_it_began_with(finished):
     from seqzoo.cli.train import stored_settings
 
