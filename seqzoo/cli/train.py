@@ -33,6 +33,8 @@ SHORTCUTS = (
 )
 RUN_FILES = ("config.json", "run.json", "model.keras", "checkpoints", "tokenizers",
              "embeddings.json")
+# The statuses of a run that has ended: `--resume` leaves it as it is.
+FINISHED = ("completed", "early stopped", "budget spent")
 # What a start writes before its config.json (`Trainer.prepare`): alone, they are
 # a start that never began to train.
 BEFORE_CONFIG = {"tokenizers", "embeddings.json"}
@@ -108,6 +110,8 @@ def check_output(out, overwrite):
 def start_run(trainer, overwrite):
     """Prepares the trainer, then (with `--overwrite`) removes an earlier run's files and
     writes `config.json`: bad data or settings fail in `prepare`, before anything is lost."""
+    from seqzoo.training.divergence import DIVERGED
+
     trainer.prepare()
     if overwrite:
         for name in ("run.json", "model.keras"):
@@ -116,6 +120,10 @@ def start_run(trainer, overwrite):
                 os.remove(path)
         for step in trainer.checkpoints.steps():
             os.remove(trainer.checkpoints.path(step))
+        # An earlier run's NaN mark would set the new run's checkpoints aside on --resume.
+        mark = os.path.join(trainer.checkpoints.directory, DIVERGED)
+        if os.path.exists(mark):
+            os.remove(mark)
     from seqzoo.io import atomic_write
 
     with atomic_write(os.path.join(trainer.out, "config.json")) as f:
@@ -170,7 +178,7 @@ def resume(args):
     if os.path.isfile(record):
         with open(record, encoding="utf-8") as f:
             status = json.load(f).get("status")
-        if status in ("completed", "early stopped"):
+        if status in FINISHED:
             print(f"{out}: the run is already {status}; nothing to do")
             return 0
     trainer = Trainer(out, preset, settings, overrides, train, dev, verbose=verbosity(args),

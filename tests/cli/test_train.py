@@ -139,14 +139,26 @@ def test_resume_of_a_finished_run_does_nothing(tmp_path, data, finished, capsys)
     assert main(["train", "--resume", str(out)]) == 0
     assert "already completed" in capsys.readouterr().out
     assert (out / "model.keras").stat().st_mtime_ns == before
+    # A run that stopped early, or spent its budget, has ended too: its model stays.
+    record = json.loads((out / "run.json").read_text())
+    for status in ("early stopped", "budget spent"):
+        (out / "run.json").write_text(json.dumps({**record, "status": status}))
+        assert main(["train", "--resume", str(out)]) == 0
+        assert f"already {status}; nothing to do" in capsys.readouterr().out
+        assert (out / "model.keras").stat().st_mtime_ns == before
+    (out / "run.json").write_text(json.dumps(record))
     # An existing run is not overwritten without --overwrite...
     args = [*SETTINGS, "--train", *data["train"], "--epochs", "1", "--out", str(out), "--quiet"]
     assert main(["train", *args]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "model.keras").stat().st_mtime_ns == before
-    # ...and is with it.
+    # ...and is with it, the earlier run's NaN mark included (a --resume of the new
+    # run would otherwise set its checkpoints aside).
+    mark = out / "checkpoints" / "diverged.json"
+    mark.write_text(json.dumps({"step": 3, "loss": "nan", "last_sane_step": None}))
     assert main(["train", *args, "--overwrite"]) == 0
     assert (out / "model.keras").stat().st_mtime_ns != before
+    assert not mark.exists()
 
 
 def test_a_start_killed_before_its_config_is_started_again_without_overwrite(tmp_path):
