@@ -14,6 +14,7 @@ import numpy as np
 from seqzoo.errors import DataError, InputError
 from seqzoo.training import data as run_data
 from seqzoo.training.checkpoints import CheckpointManager, read_checkpoint
+from seqzoo.training.divergence import DIVERGED
 from seqzoo.training.trainer import build_run_model
 
 
@@ -25,11 +26,23 @@ def run_checkpoints(run_dir, last):
                          "seqzoo train")
     if isinstance(last, bool) or not isinstance(last, int) or last < 1:
         raise InputError(f"Expected a positive number of checkpoints. Received: last={last!r}")
-    manager = CheckpointManager(directory)
-    steps = manager.steps()
+    manager = CheckpointManager(directory, clean=False)
+    steps, why = manager.steps(), ""
+    mark = os.path.join(directory, DIVERGED)
+    if os.path.isfile(mark):
+        # The run stopped on a NaN loss: the checkpoints after its last sane one hold
+        # the weights that blew up, which a --resume sets aside.
+        try:
+            with open(mark, encoding="utf-8") as f:
+                last_sane = json.load(f).get("last_sane_step")
+        except (OSError, ValueError, AttributeError) as e:
+            raise DataError(f"{mark}: not a readable NaN mark ({e})") from None
+        steps = [step for step in steps if last_sane is not None and step <= last_sane]
+        why = (f" up to the last sane one ({last_sane}) of a run that stopped on a NaN loss"
+               if last_sane is not None else " before a run's NaN loss (it had no sane one)")
     if len(steps) < last:
-        raise InputError(f"{run_dir}: {len(steps)} checkpoint(s) (steps {steps}), fewer than "
-                         f"the {last} asked; keep more with --keep-checkpoints")
+        raise InputError(f"{run_dir}: {len(steps)} checkpoint(s){why} (steps {steps}), fewer "
+                         f"than the {last} asked; keep more with --keep-checkpoints")
     return [manager.path(step) for step in steps[-last:]]
 
 

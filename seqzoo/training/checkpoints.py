@@ -107,13 +107,17 @@ class CheckpointManager:
         directory: where `ckpt-<step>.npz` files live.
         keep: how many of the latest checkpoints to keep (the best one is
             kept as well).
+        clean: remove the temporary files of killed saves. The trainer's
+            manager does; a reader of a run that may be training now (`seqzoo
+            average`) must not, as a save may be under way.
     """
 
-    def __init__(self, directory, keep=3):
+    def __init__(self, directory, keep=3, clean=True):
         self.directory = os.fspath(directory)
         self.keep = keep
         os.makedirs(self.directory, exist_ok=True)
-        self._remove_partial_files()
+        if clean:
+            self._remove_partial_files()
 
     def _remove_partial_files(self):
         # Temporary files of saves that were killed half way.

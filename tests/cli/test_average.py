@@ -70,3 +70,35 @@ def test_a_corrupt_checkpoint_is_named(run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("seqzoo average: error: ") and newest.name in err
     assert json.loads((copy / "config.json").read_text())["preset"] == "seq2seq_luong_small"
+
+
+def test_checkpoints_after_a_nan_are_left_out_and_a_save_under_way_is_left_alone(
+        run, tmp_path, capsys):
+    import shutil
+
+    copy = shutil.copytree(run, tmp_path / "run")
+    folder = copy / "checkpoints"
+    names = sorted(p.name for p in folder.glob("ckpt-*.npz"))
+    steps = [int(n[5:-4]) for n in names]
+    # A save of the run under way: `seqzoo average` must not remove its file.
+    pending = folder / ".ckpt-00000099.npz.tmp"
+    pending.write_bytes(b"half")
+    # The run stopped on a NaN loss; its last sane checkpoint is the second.
+    (folder / "diverged.json").write_text(json.dumps(
+        {"step": steps[-1] + 1, "loss": "nan", "last_sane_step": steps[1]}))
+    out = tmp_path / "avg.keras"
+    assert main(["average", "--run", str(copy), "--last", "2", "--out", str(out)]) == 0
+    (_, a), (_, b) = (read_checkpoint(folder / n) for n in names[:2])
+    averaged = keras.saving.load_model(out)
+    variable, x, y = next((v, x, y) for v, x, y in zip(averaged.variables, a, b)
+                          if np.issubdtype(x.dtype, np.floating))
+    np.testing.assert_allclose(ops.convert_to_numpy(variable),
+                               (x.astype(np.float64) + y) / 2, atol=1e-6)
+    assert pending.read_bytes() == b"half"
+    capsys.readouterr()
+    assert main(["average", "--run", str(copy), "--last", "3",
+                 "--out", str(tmp_path / "b.keras")]) == 2
+    assert f"2 checkpoint(s) up to the last sane one ({steps[1]})" in capsys.readouterr().err
+    (folder / "diverged.json").write_text(json.dumps({"step": 2, "last_sane_step": None}))
+    assert main(["average", "--run", str(copy), "--out", str(tmp_path / "c.keras")]) == 2
+    assert "0 checkpoint(s) before a run's NaN loss" in capsys.readouterr().err
