@@ -162,8 +162,9 @@ class WallClockBudget(keras.callbacks.Callback):
 class CosineSchedule(keras.callbacks.Callback):
     """Cosine decay of the learning rate from `learning_rate` to `final_ratio` of it.
 
-    The decay follows the training steps (`total_steps`, counted by the
-    optimizer's iterations, so a resumed run goes on where it was) or, with
+    The decay follows the training steps (`total_steps` batches, counted by
+    the optimizer's iterations, so a resumed run goes on where it was; with
+    `gradient_accumulation_steps` N, each of its updates counts N batches) or, with
     `budget`, the budget's `share` of the run done (by default the share of
     the steps it will really give; see `WallClockBudget`): then the schedule
     ends when the budget does, on any machine. The optimizer's learning rate
@@ -180,7 +181,11 @@ class CosineSchedule(keras.callbacks.Callback):
         self.total_steps, self.budget, self.every = total_steps, budget, every
 
     def step(self):
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        """The batches trained: Keras counts an optimizer's iterations in updates,
+        one every `gradient_accumulation_steps` batches."""
+        optimizer = self.model.optimizer
+        updates = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        return updates * (getattr(optimizer, "gradient_accumulation_steps", None) or 1)
 
     def progress(self):
         """The share of the schedule done, in `[0, 1]`."""

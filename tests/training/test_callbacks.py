@@ -172,6 +172,15 @@ def test_cosine_schedule_over_the_steps_reads_the_optimizer_iterations():
         rates.append(steps.rate())
     assert rates == pytest.approx(
         [1.0, 0.5 + 0.5 * np.cos(np.pi / 4), 0.5, 0.5 - 0.5 * np.cos(np.pi / 4), 0.0])
+    # With gradient accumulation Keras counts updates, one every N batches; the
+    # schedule counts batches (the trainer's total_steps): 8 batches are 4 updates.
+    model.optimizer.gradient_accumulation_steps = 2
+    batches = CosineSchedule(1.0, 0.0, total_steps=8)
+    batches.set_model(model)
+    accumulated = []
+    for model.optimizer.iterations in range(5):
+        accumulated.append(batches.rate())
+    assert accumulated == pytest.approx(rates)
     with pytest.raises(ValueError, match="one of total_steps and budget"):
         CosineSchedule(1.0)
 
