@@ -175,12 +175,21 @@ def resume(args):
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(f"{path}: not a valid run config ({e})") from None
     record = os.path.join(out, "run.json")
+    run_record = {}
     if os.path.isfile(record):
         with open(record, encoding="utf-8") as f:
-            status = json.load(f).get("status")
+            run_record = json.load(f)
+        status = run_record.get("status")
         if status in FINISHED:
             print(f"{out}: the run is already {status}; nothing to do")
             return 0
+    if model_config is not None and not _has_checkpoint(out):
+        # A fine-tune starts from the weights of --from, which the run folder does not
+        # hold: without a checkpoint, a resume would start from random weights.
+        origin = (run_record.get("finetune") or {}).get("from", "MODEL")
+        raise InputError(f"--resume {out}: the fine-tune stopped before its first checkpoint, "
+                         f"and its starting weights are those of --from; start it again: "
+                         f"seqzoo finetune --from {origin} ... --out {out} --overwrite")
     trainer = Trainer(out, preset, settings, overrides, train, dev, verbose=verbosity(args),
                       model_config=model_config, extra={"freeze": freeze} if freeze else None,
                       embeddings=embeddings)
@@ -203,6 +212,12 @@ def resume(args):
     print(f"resuming {out} from {checkpoint or 'the start (no checkpoint yet)'}: epoch "
           f"{st['epoch'] + 1}, batch {st['batch']}, step {st['step']}")
     return fit(trainer)
+
+
+def _has_checkpoint(out):
+    folder = os.path.join(out, "checkpoints")
+    return os.path.isdir(folder) and any(n.startswith("ckpt-") and n.endswith(".npz")
+                                         for n in os.listdir(folder))
 
 
 def run(args):

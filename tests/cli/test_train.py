@@ -307,6 +307,17 @@ def test_finetune_with_a_vocabulary_trained_on_new_data(tmp_path, finished, caps
         np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value))
     assert not np.array_equal(np.asarray(old._parts["decoder"].variables[0].value),
                               np.asarray(new._parts["decoder"].variables[0].value))
+    # Killed before its first checkpoint, the fine-tune cannot go on from random
+    # weights: --resume says how to start it again.
+    killed = copy_of(out, tmp_path / "killed")
+    for checkpoint in (killed / "checkpoints").glob("ckpt-*.npz"):
+        checkpoint.unlink()
+    (killed / "run.json").write_text(json.dumps({**record, "status": "running"}))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(killed)]) == 2
+    error = _error(capsys)
+    assert "stopped before its first checkpoint" in error
+    assert f"seqzoo finetune --from {finished} ... --out {killed} --overwrite" in error
 
 
 def test_finetune_with_a_vocabulary_file_without_specials_is_refused(tmp_path, finished,
