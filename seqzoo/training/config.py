@@ -94,6 +94,8 @@ _TYPES = {
 # Dev metrics a run can monitor; the ones where lower is better.
 MONITORS = ("dev_loss", "dev_perplexity", "dev_token_accuracy", "dev_exact_match",
             "dev_character_error_rate", "dev_word_error_rate", "dev_bleu")
+# The ones measured by decoding the first `dev_decode` dev sentences.
+DECODED = ("dev_exact_match", "dev_character_error_rate", "dev_word_error_rate", "dev_bleu")
 LOWER_IS_BETTER = ("dev_loss", "dev_perplexity", "dev_character_error_rate",
                    "dev_word_error_rate")
 
@@ -233,6 +235,9 @@ def resolve(sources, model_arguments=None):
                                  f"{sorted(DEFAULTS)} or model.<argument>")
     if settings["monitor"] not in MONITORS:
         raise InputError(f"monitor={settings['monitor']!r}; expected one of {list(MONITORS)}")
+    if settings["monitor"] in DECODED and not settings["dev_decode"]:
+        raise InputError(f"monitor={settings['monitor']} is measured by decoding dev "
+                         "sentences; dev_decode=0 decodes none (expected dev_decode >= 1)")
     if settings["clipvalue"] is not None and "clipnorm" not in given:
         settings["clipnorm"] = None  # clipping by value replaces the default norm clipping
     if settings["accumulate"] > 1 and settings["distribute"]:

@@ -45,6 +45,7 @@ from seqzoo.io import atomic_write, remove_partial_writes
 from seqzoo.models import Seq2Seq
 from seqzoo.models.base import remove_partial_saves, save_model
 from seqzoo.models.registry import PRESETS
+from seqzoo.text import CharTokenizer
 from seqzoo.training import data as run_data
 from seqzoo.training import divergence, memory, precision, pretrained
 from seqzoo.training.callbacks import (
@@ -241,6 +242,10 @@ class Trainer:
         else:
             source_tok, target_tok = run_data.make_tokenizers(train, s)
         self.source_tokenizer, self.target_tokenizer = source_tok, target_tok
+        if s["monitor"] == "dev_bleu" and isinstance(target_tok, CharTokenizer):
+            raise InputError("monitor=dev_bleu needs a word or sentencepiece target tokenizer "
+                             "(BLEU counts words); with characters, monitor "
+                             "dev_character_error_rate or dev_exact_match")
         src, tgt, skipped = run_data.encode_corpus(train, source_tok, target_tok,
                                                    s["max_length"])
         self.batches = run_data.make_batches(src, tgt, s)
@@ -583,7 +588,6 @@ class Trainer:
     def decode_metrics(self, source_ids, references):
         """Greedy-decodes `source_ids` and scores against reference texts."""
         from seqzoo.metrics import character_error_rate, word_error_rate
-        from seqzoo.text import CharTokenizer
 
         outputs = []
         for i in range(0, len(source_ids), DECODE_BATCH):

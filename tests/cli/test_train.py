@@ -220,6 +220,15 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path, data, capsys):
     assert "no pairs left" in _error(capsys)
     assert main(["train", *train, "--early-stopping"]) == 2
     assert "need a dev set" in _error(capsys)
+    # A monitored metric the run would never compute: BLEU of characters, or a
+    # decoded metric without decoding.
+    dev = ["--dev", *data["train"]]
+    assert main(["train", *train, *dev, "--monitor", "dev_bleu"]) == 2
+    assert "monitor=dev_bleu needs a word or sentencepiece target tokenizer" in _error(capsys)
+    assert main(["train", *train, *dev, "--monitor", "dev_exact_match", "--set",
+                 "dev_decode=0"]) == 2
+    assert "dev_decode=0 decodes none" in _error(capsys)
+    assert not os.path.exists(out)  # refused before anything was written
     config = tmp_path / "config.json"
     config.write_text('{"epochs": 2,\n "batch_size": }')
     assert main(["train", *train, "--config", str(config)]) == 2

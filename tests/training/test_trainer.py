@@ -348,6 +348,8 @@ def test_schedules_and_clipping():
     ({"learning_rate": "fast"}, "learning_rate='fast'; expected a positive number"),
     ({"bogus": 1}, "unknown setting 'bogus'"),
     ({"monitor": "dev_speed"}, "monitor='dev_speed'"),
+    ({"monitor": "dev_word_error_rate", "dev_decode": 0},
+     "monitor=dev_word_error_rate is measured by decoding dev sentences; dev_decode=0"),
 ])
 def test_bad_settings_are_named(values, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace("[", r"\[")):
