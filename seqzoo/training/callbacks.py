@@ -238,6 +238,16 @@ class WeightAveraging(keras.callbacks.Callback):
                 t += w
         self.count += 1
 
+    def get_state(self):
+        """`(info, sums)`: the counts as a JSON-able dict and the running sums, which a
+        checkpoint keeps so that a resumed run averages the same snapshots."""
+        return {"count": self.count, "step": self._step}, list(self.total or [])
+
+    def set_state(self, info, sums):
+        """Goes on from `get_state()`'s `(info, sums)`."""
+        self.count, self._step = int(info["count"]), int(info["step"])
+        self.total = [np.array(s, dtype="float64") for s in sums] if self.count else None
+
     def average(self):
         """The mean of the snapshots (each in its weight's dtype), or `None` before the first."""
         if not self.count:

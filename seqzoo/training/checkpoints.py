@@ -3,8 +3,9 @@
 A checkpoint is one `.npz` file, `ckpt-<step>.npz`, holding the values of
 `model.variables` (weights, and the random seed states that make dropout
 continue exactly) and `optimizer.variables` (step count, learning rate,
-moments), their names and shapes, and the trainer's state as JSON (epoch,
-batch, history, best metric...). Files are written to a temporary name and
+moments), their names and shapes, the trainer's state as JSON (epoch,
+batch, history, best metric...) and any extra arrays of the trainer's (the
+running sums of weight averaging). Files are written to a temporary name and
 renamed when complete, so a kill during a save leaves the previous
 checkpoints intact. The manager keeps the last `keep` checkpoints, the
 best one and the last sane one (`seqzoo.training.divergence`).
@@ -33,22 +34,28 @@ def _names(variables):
     return [v.path for v in variables]
 
 
-def save_checkpoint(path, model, optimizer, state):
-    """Writes a checkpoint file atomically."""
+def save_checkpoint(path, model, optimizer, state, extra=()):
+    """Writes a checkpoint file atomically; `extra` arrays follow the variables'."""
     variables = list(model.variables) + list(optimizer.variables)
-    arrays = {f"v{i}": value for i, value in enumerate(_values(variables))}
+    values = _values(variables) + [np.asarray(a) for a in extra]
+    arrays = {f"v{i}": value for i, value in enumerate(values)}
     meta = {"format": 1, "names": _names(variables), "num_model": len(model.variables),
-            "state": state}
+            "num_extra": len(extra), "state": state}
     with atomic_write(path, "wb") as f:
         np.savez(f, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
 
 
 def read_checkpoint(path):
-    """`(meta, arrays)` of a checkpoint file; `DataError` naming it if it is unreadable."""
+    """`(meta, arrays)` of a checkpoint file; `DataError` naming it if it is unreadable.
+
+    `arrays` holds the variables' values in the order of `meta["names"]`, then
+    the `meta["num_extra"]` extra arrays (none in checkpoints written before
+    they existed)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(bytes(data["__meta__"]).decode())
-            arrays = [data[f"v{i}"] for i in range(len(meta["names"]))]
+            count = len(meta["names"]) + meta.setdefault("num_extra", 0)
+            arrays = [data[f"v{i}"] for i in range(count)]
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
@@ -138,11 +145,11 @@ class CheckpointManager:
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
 
-    def save(self, step, model, optimizer, state, protect=()):
-        """Saves the checkpoint of `step`, then prunes old ones (never the steps in
-        `protect`: the best one, the last sane one)."""
+    def save(self, step, model, optimizer, state, protect=(), extra=()):
+        """Saves the checkpoint of `step` (with `extra` arrays), then prunes old ones
+        (never the steps in `protect`: the best one, the last sane one)."""
         path = self.path(step)
-        save_checkpoint(path, model, optimizer, state)
+        save_checkpoint(path, model, optimizer, state, extra)
         keep = set(self.steps()[-self.keep:]) | {p for p in protect if p is not None}
         for old in self.steps():
             if old not in keep:

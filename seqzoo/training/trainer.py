@@ -182,6 +182,7 @@ class Trainer:
         self.initial_learning_rate = settings["learning_rate"]
         self.dev = None
         self.budget = self.schedule = self.averager = None
+        self._averaging_sums = []
         self.averaged = None
 
     @classmethod
@@ -340,6 +341,8 @@ class Trainer:
                 self.unreadable.append(str(error))
                 continue
             self.state = restore_checkpoint(path, self.model, self.model.optimizer, checkpoint)
+            meta, arrays = checkpoint
+            self._averaging_sums = arrays[len(meta["names"]):]
             return path
         raise DataError(f"none of the {len(steps)} checkpoints can be read: "
                         + "; ".join(self.unreadable), path=self.checkpoints.directory)
@@ -425,6 +428,8 @@ class Trainer:
             progress = (self.schedule.progress if self.schedule else self.budget.share
                         if self.budget else lambda: self.state["step"] / max(self.total_steps, 1))
             self.averager = WeightAveraging(progress, s["average_from"], s["average_every"])
+            if "averaging" in self.state:  # resumed: the snapshots taken before
+                self.averager.set_state(self.state["averaging"], self._averaging_sums)
             callbacks.append(self.averager)
         return callbacks
 
@@ -568,9 +573,12 @@ class Trainer:
         if self.budget is not None:  # a resumed run's schedule goes on where it was
             st["budget_share"] = self.budget.share()
         divergence.before_save(st, st["step"])
+        sums = []
+        if self.averager is not None:  # a resumed run averages the same snapshots
+            st["averaging"], sums = self.averager.get_state()
         self.checkpoints.save(st["step"], self.model, self.model.optimizer, st,
                               protect=(st["best"] and st["best"]["step"],
-                                       st.get("last_sane_step")))
+                                       st.get("last_sane_step")), extra=sums)
 
     # -- evaluation -------------------------------------------------------------
 

@@ -166,6 +166,28 @@ def test_resume_after_interruption_ends_where_an_uninterrupted_run_does(full, in
     assert int(resumed.model.optimizer.iterations) == 18
 
 
+def test_a_resumed_run_averages_the_snapshots_taken_before_the_interruption(tmp_path, data):
+    """Weight averaging from a third of the run, a snapshot every 3 steps (steps 6,
+    9, ..., 18): interrupted after step 10 (checkpoint 8, after the snapshot of
+    step 6), the resumed run ends on the average of the same five snapshots."""
+    averaging = dict(RUN, average_from=0.3, average_every=3, restore_best=False)
+    whole = make_trainer(tmp_path / "whole", data, **averaging)
+    whole.fit()
+    cut = make_trainer(tmp_path / "cut", data, callbacks=[StopAt(10)], **averaging)
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit()
+    assert read_checkpoint(cut.checkpoints.path(8))[0]["state"]["averaging"] == {
+        "count": 1, "step": 8}
+    resumed = make_trainer(tmp_path / "cut", data, resume=True, **averaging)
+    resumed.restore()
+    resumed.fit()
+    assert resumed.averaged["snapshots"] == whole.averaged["snapshots"] == 5
+    assert resumed.averaged["value"] == pytest.approx(whole.averaged["value"], abs=1e-5)
+    averaged = resumed.averager.average()
+    for a, b in zip(whole.averager.average(), averaged):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def test_a_budgeted_run_records_its_pace_and_resumes_its_schedule_where_it_was(
         tmp_path, data, monkeypatch):
     """`budget_minutes` with the cosine schedule: against a clock that advances 7 s a
