@@ -371,8 +371,9 @@ class Trainer:
             callback.set_model(self.model)
             callback.on_train_begin()
         self._open_tensorboard()
-        stopped_early = out_of_time = False
-        while st["epoch"] < s["epochs"] and not (stopped_early or out_of_time):
+        # Why the loop ended early ("early stopped", "budget spent"), kept in the state
+        # and so in the last checkpoint: a run killed after it resumes to the end.
+        while st["epoch"] < s["epochs"] and not st.get("stopped"):
             epoch_start = time.time()
             for callback in callbacks:
                 callback.on_epoch_begin(st["epoch"])
@@ -391,16 +392,16 @@ class Trainer:
             stopped_early = self._after_epoch(entry)
             for callback in callbacks:
                 callback.on_epoch_end(st["epoch"] - 1, {"loss": logs.get("train_loss"), **entry})
-            out_of_time = bool(self.model.stop_training)
+            out_of_time = bool(self.model.stop_training) and st["epoch"] < s["epochs"]
+            st["stopped"] = ("early stopped" if stopped_early
+                             else "budget spent" if out_of_time else None)
             st["seconds"] = time.time() - start
             self._save_checkpoint()
             self._write_record("running")
         self._keep_best_or_average()
         if self.out is not None:
             save_model(self.model, os.path.join(self.out, "model.keras"))
-        self._write_record("early stopped" if stopped_early
-                           else "budget spent" if out_of_time and st["epoch"] < s["epochs"]
-                           else "completed")
+        self._write_record(st.get("stopped") or "completed")
         for callback in callbacks:
             callback.on_train_end()
         return st["history"]

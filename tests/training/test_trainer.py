@@ -7,6 +7,7 @@ tests read (`full`, `interrupted`, `poisoned`, `no_progress`).
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import keras
@@ -112,12 +113,13 @@ def no_progress(tmp_path_factory, data):
     """A run whose dev_exact_match stays 0 (tiny learning rate): the first epoch stays
     the best. Checkpoints every 2 steps, 2 kept; early stopping and reduce-on-plateau.
     `(trainer, history)`."""
-    trainer = make_trainer(tmp_path_factory.mktemp("no_progress"), data, epochs=6,
-                           learning_rate=1e-7, monitor="dev_exact_match", checkpoint_every=2,
-                           keep_checkpoints=2, early_stopping=True, patience=2,
-                           schedule="plateau", plateau_patience=0, plateau_factor=0.5,
-                           min_learning_rate=1e-9)
+    trainer = make_trainer(tmp_path_factory.mktemp("no_progress"), data, **NO_PROGRESS)
     return trainer, trainer.fit()
+
+
+NO_PROGRESS = dict(epochs=6, learning_rate=1e-7, monitor="dev_exact_match", checkpoint_every=2,
+                   keep_checkpoints=2, early_stopping=True, patience=2, schedule="plateau",
+                   plateau_patience=0, plateau_factor=0.5, min_learning_rate=1e-9)
 
 
 def test_trains_and_writes_the_run_folder(full):
@@ -247,6 +249,21 @@ def test_early_stopping_and_reduce_on_plateau(no_progress):
     assert rates[0] == pytest.approx(1e-7)
     assert rates[1] == pytest.approx(1e-7) and rates[2] == pytest.approx(0.5e-7)
     assert trainer.model.optimizer.learning_rate.numpy() == pytest.approx(0.25e-7)
+
+
+def test_a_run_killed_after_its_early_stop_resumes_to_the_same_end(no_progress, data,
+                                                                   tmp_path):
+    """Killed after its last checkpoint (before model.keras and the final run.json),
+    a run that stopped early trains no further epoch when resumed."""
+    trainer, history = no_progress
+    copy = shutil.copytree(trainer.out, tmp_path / "run")
+    (copy / "model.keras").unlink()
+    resumed = make_trainer(copy, data, resume=True, **NO_PROGRESS)
+    resumed.restore()
+    assert resumed.state["stopped"] == "early stopped"
+    assert len(resumed.fit()) == len(history) == 3
+    assert json.loads((copy / "run.json").read_text())["status"] == "early stopped"
+    assert (copy / "model.keras").is_file()
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(poisoned):
