@@ -220,13 +220,27 @@ def _has_checkpoint(out):
                                          for n in os.listdir(folder))
 
 
+def _options_besides_resume(args):
+    """The options of `args` given a value other than their default, but those that go
+    with `--resume` (which would otherwise be dropped without a word)."""
+    import argparse
+
+    parser = add_parser(argparse.ArgumentParser().add_subparsers())
+    defaults = vars(parser.parse_args([]))
+    flags = {key: flag for flag, key, *_ in SHORTCUTS}
+    return [flags.get(key, "--" + key.replace("_", "-")) for key, value in vars(args).items()
+            if key in defaults and value != defaults[key]
+            and key not in ("resume", "resume_from_latest_good", "quiet")]
+
+
 def run(args):
     from seqzoo.training.trainer import Trainer
 
     if args.resume:
-        if args.train or args.out:
-            raise InputError("--resume DIR continues a run with its own settings; don't "
-                             "pass --train or --out with it")
+        given = _options_besides_resume(args)
+        if given:
+            raise InputError(f"--resume DIR continues a run with its own settings (its "
+                             f"config.json); don't pass {', '.join(given)} with it")
         return resume(args)
     if getattr(args, "resume_from_latest_good", False):
         raise InputError("--resume-from-latest-good goes with --resume DIR")

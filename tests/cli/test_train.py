@@ -235,6 +235,12 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path, data, capsys):
     assert f"{config}:2: not valid JSON" in _error(capsys)
     assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
     assert "not a run folder" in _error(capsys)
+    # A resume goes on with the run's own settings: other options are refused, not dropped.
+    assert main(["train", "--resume", str(tmp_path), "--epochs", "30", "--set", "seed=2",
+                 "--train", *data["train"], "--quiet"]) == 2
+    error = _error(capsys)
+    assert "continues a run with its own settings" in error
+    assert "don't pass --train, --set, --epochs with it" in error
     assert main(["train", "--resume", str(tmp_path)]) == 2  # config.json of another kind
     assert f"{config}: not a valid run config" in _error(capsys)
     assert not os.path.exists(os.path.join(out, "model.keras"))
