@@ -33,6 +33,7 @@ Rows of the matrix:
 import dataclasses
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -119,14 +120,18 @@ def load_embeddings(path, vocabulary, format="auto", oov="random", case_fallback
     fallbacks = _fallback_keys(wanted, case_fallback)
 
     exact, by_key = {}, {}
-    with _open(path) as f:
-        fmt, reader = _reader(f, path, format)
-        for word, parse in reader:
-            if word in wanted and word not in exact:
-                exact[word] = parse()
-            if word in fallbacks and word not in by_key:
-                by_key[word] = parse()
-        file_words, dim = reader.count, reader.dim
+    try:
+        with _open(path) as f:
+            fmt, reader = _reader(f, path, format)
+            for word, parse in reader:
+                if word in wanted and word not in exact:
+                    exact[word] = _finite(parse(), word, path)
+                if word in fallbacks and word not in by_key:
+                    by_key[word] = _finite(parse(), word, path)
+            file_words, dim = reader.count, reader.dim
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # a cut or damaged gzip stream
+        raise DataError(f"truncated or corrupt gzip file ({e}); expected the whole "
+                        "compressed file", path=path) from None
 
     matrix = np.zeros((len(tokens), dim), np.float32)
     found_rows, case_rows = [], []
@@ -206,6 +211,14 @@ def _missing_words(words, counts):
         return [(w, None) for w in words[:_MISSING_SHOWN]]
     ranked = sorted(words, key=lambda w: -counts.get(w, 0))[:_MISSING_SHOWN]
     return [(w, int(counts.get(w, 0))) for w in ranked]
+
+
+def _finite(vector, word, path):
+    if not np.isfinite(vector).all():
+        bad = vector[~np.isfinite(vector)][0]
+        raise DataError(f"the vector of {word!r} holds {bad} (not a finite number); expected "
+                        "finite numbers", path=path)
+    return vector
 
 
 def _open(path):

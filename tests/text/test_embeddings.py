@@ -170,6 +170,8 @@ def test_only_the_vocabulary_rows_are_kept_in_memory(tmp_path):
     (b"3 x\nthe 1 2\n", r":1: bad header '3 x'"),
     (b"0 3\nthe 1 2 3\n", r":1: bad header '0 3'"),
     (b"foo 1 2 3\nbar 1 2 3\n", r"none of the vocabulary's 5 words \('the', 'Paris'"),
+    (b"the 1 nan 3\n", r"the vector of 'the' holds nan \(not a finite number\)"),
+    (b"the 1 2 3\nParis inf 1 2\n", r"the vector of 'Paris' holds inf"),
 ])
 def test_bad_files_name_the_file_and_line(tmp_path, content, message):
     path = tmp_path / "bad.txt"
@@ -177,6 +179,20 @@ def test_bad_files_name_the_file_and_line(tmp_path, content, message):
     with pytest.raises(DataError, match=message) as error:
         load_embeddings(path, VOCAB)
     assert str(path) in str(error.value)
+
+
+def test_a_cut_or_damaged_gzip_file_is_named(tmp_path):
+    whole = gzip.compress(_text(VECTORS).encode() * 50)
+    path = tmp_path / "vectors.txt.gz"
+    path.write_bytes(whole[: len(whole) // 2])  # an interrupted download
+    with pytest.raises(DataError, match="truncated or corrupt gzip file") as error:
+        load_embeddings(path, VOCAB)
+    assert str(path) in str(error.value)
+    damaged = bytearray(whole)
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match=str(path)):
+        load_embeddings(path, VOCAB)
 
 
 def test_bad_binary_files_and_bad_headers_for_the_format_asked(tmp_path):
