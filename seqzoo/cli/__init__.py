@@ -87,8 +87,11 @@ def main(argv=None):
 def _os_message(error):
     """`path: reason` of an OSError, without Python's `[Errno N]` prefix."""
     reason = error.strerror or str(error)
-    if error.filename is not None:
-        return f"{error.filename}: {reason}"
+    # A rename (os.replace) names its source first and the target second: the target
+    # is the user's.
+    name = error.filename2 if error.filename2 is not None else error.filename
+    if name is not None:
+        return f"{name}: {reason}"
     return reason
 
 

@@ -2,7 +2,7 @@
 
 import os
 
-from seqzoo.cli.common import positive_int
+from seqzoo.cli.common import check_output_file, positive_int
 from seqzoo.errors import InputError
 
 
@@ -13,8 +13,7 @@ def run(args):
     out = args.out
     if not out.endswith(".keras"):
         raise InputError(f"--out {out}: expected a .keras file name")
-    if os.path.lexists(out) and not args.overwrite:
-        raise InputError(f"{out} exists; pass --overwrite to replace it")
+    check_output_file(out, args.overwrite, "--out")
     paths = run_checkpoints(args.run, args.last)
     model = average_checkpoints(paths, run_model(args.run))
     save_model(model, out)

@@ -1,6 +1,7 @@
 """Helpers the subcommands share: output verbosity and reading texts for a seq2seq model."""
 
 import argparse
+import os
 import sys
 
 from seqzoo.errors import InputError
@@ -74,6 +75,10 @@ def add_decoding_arguments(p, texts=True):
 
 def decoding_options(args, model, beam):
     """The search options of the decoding flags; `InputError` where they cannot apply."""
+    if args.max_length is not None and args.min_length >= args.max_length:
+        raise InputError(f"--min-length {args.min_length} bans </s> up to --max-length "
+                         f"{args.max_length}: no output could end; expected --min-length below "
+                         "--max-length")
     options = {"min_length": args.min_length, "no_repeat_ngram_size": args.no_repeat_ngram_size,
                "length_penalty": args.length_penalty,
                "coverage_penalty": args.coverage_penalty,
@@ -126,6 +131,21 @@ def read_texts(path, what):
     if stream is None:  # a text stream without bytes underneath (e.g. in tests)
         return [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
     return [text for _, text in read_stream_lines(stream, "<stdin>")]
+
+
+def check_output_file(path, overwrite, flag):
+    """Refuses, before any work, an output file that cannot be written: a folder, a
+    file there already (without `--overwrite`), a folder that is missing or not
+    writable."""
+    if os.path.isdir(path):
+        raise InputError(f"{flag} {path}: is a folder; expected a file name")
+    if os.path.lexists(path) and not overwrite:
+        raise InputError(f"{path} exists; pass --overwrite to replace it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"{flag} {path}: no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{flag} {path}: the folder {folder} is not writable")
 
 
 def check_not_empty(texts, path):

@@ -30,6 +30,8 @@ def run(args):
     if len(sources) != len(targets):
         raise InputError(f"{args.source} has {len(sources)} lines but {args.target} has "
                          f"{len(targets)}; expected aligned files")
+    if not sources:
+        raise InputError(f"{args.source}: no lines; expected at least one text to score")
     check_not_empty(sources, args.source)
     check_known(sources, args.source, model.source_tokenizer, args.max_source_length)
     outputs, _ = translate_all(model, sources, beam_size=args.beam_size,

@@ -1,12 +1,12 @@
 """`seqzoo predict`: translate text with a saved seq2seq model (or an ensemble of them)."""
 
-import os
 import sys
 
 from seqzoo.cli.common import (
     add_decoding_arguments,
     check_known,
     check_not_empty,
+    check_output_file,
     decoding_options,
     hard_alignment,
     load_seq2seq,
@@ -36,6 +36,8 @@ def run(args):
     if not 1 <= args.n_best <= args.beam_size:
         raise InputError(f"expected 1 <= --n-best <= --beam-size. Received: --n-best "
                          f"{args.n_best}, --beam-size {args.beam_size}")
+    if args.output:
+        check_output_file(args.output, args.overwrite, "--output")
     model = _load_models(args.model)
     model.search_jit_compile = args.jit_compile
     options = decoding_options(args, model, beam=args.beam_size > 1 or args.n_best > 1)
@@ -49,8 +51,6 @@ def run(args):
                              f"has {len(texts)}; expected one prefix (or an empty line) per "
                              "input line")
         options["prefixes"] = prefixes
-    if args.output and os.path.exists(args.output) and not args.overwrite:
-        raise InputError(f"{args.output} exists; pass --overwrite to replace it")
     if args.report_align and not model.has_attention:
         raise InputError("--report-align needs an attention model; this one has none")
     decoded = translate_all(model, texts, alignments=args.report_align,

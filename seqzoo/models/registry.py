@@ -8,6 +8,7 @@ constructor arguments), never a subclass.
 import inspect
 import os
 import zipfile
+import zlib
 
 import keras
 
@@ -259,5 +260,6 @@ def load(path, compile=True):
                         path=path)
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
-    except (OSError, ValueError, KeyError, TypeError, SeqzooError) as e:
+    except (OSError, ValueError, KeyError, TypeError, SeqzooError, zipfile.BadZipFile,
+            zlib.error) as e:  # the last two: a damaged member of the archive
         raise DataError(f"cannot load the model: {e}", path=path) from e

@@ -17,6 +17,7 @@ from tests.models.test_seq2seq import _model
 # Placeholders in the table's arguments, filled in per test:
 #   {model}      a small saved Seq2Seq over the letters a-z
 #   {bad_model}  random bytes named .keras; {cut_model} the model cut in half
+#   {crc_model}  the model with one byte of its config.json changed
 #   {code_model} an archive with code (a Lambda layer)
 #   {missing}    a path that does not exist; {dir} a directory
 #   {src}/{tgt}  good data; {short} a file of 2 lines; {empty} an empty file
@@ -45,6 +46,13 @@ CASES = [
     ("predict", "--model {model} --input {src} --max-source-length 0", None,
      "--max-source-length"),
     ("predict", "--model {model} --input {src} --output {exists}", None, "--overwrite"),
+    ("predict", "--model {model} --input {src} --output {dir} --overwrite", None,
+     "--output {dir}: is a folder"),
+    ("predict", "--model {model} --input {src} --output {missing}/out.txt", None,
+     "no folder {missing}"),
+    ("predict", "--model {crc_model} --input {src}", None, "{crc_model}: cannot load the model"),
+    ("predict", "--model {model} --input {src} --min-length 5 --max-length 5", None,
+     "--min-length 5 bans </s> up to --max-length 5"),
     ("predict", "--model {model} --input {src} --beam-size 0", None, "--beam-size"),
     ("predict", "--model {model} --input {src} --beam-size x", None, "--beam-size"),
     ("predict", "--model {model} --input {src} --max-length 0", None, "--max-length"),
@@ -62,6 +70,7 @@ CASES = [
     ("predict", "--input {src}", None, "--model"),
     # --- seqzoo eval
     ("eval", "--model {model} --source {src} --target {short}", None, "{short}"),
+    ("eval", "--model {model} --source {empty} --target {empty}", None, "{empty}: no lines"),
     ("eval", "--model {model} --source {src} --target {latin1}", None, "{latin1}:2"),
     ("eval", "--model {model} --source {unknown} --target {unknown}", None, "{unknown}:3"),
     ("eval", "--model {model} --source {src} --target {missing}", None, "{missing}"),
@@ -115,10 +124,12 @@ CASES = [
     ("export", "--model {cut_model} --out {tmp}/new", None, "truncated"),
     ("export", "--model {model} --out {run}", None, "--overwrite"),
     ("export", "--model {model} --out {tmp}/new --beam-size 0", None, "--beam-size"),
+    ("export", "--model {model} --out {tmp}/new --min-length 100", None, "--min-length"),
     # --- seqzoo average
     ("average", "--run {dir} --out {tmp}/new.keras", None, "{dir}"),
     ("average", "--run {missing} --out {tmp}/new.keras", None, "{missing}"),
     ("average", "--run {run} --last 0 --out {tmp}/new.keras", None, "--last"),
+    ("average", "--run {run} --out {missing}/new.keras", None, "no folder {missing}"),
 ]
 
 
@@ -157,6 +168,10 @@ def _setup(tmp_path, saved):
     paths["bad_model"].write_bytes(bytes(range(256)) * 8)
     paths["cut_model"] = tmp_path / "cut.keras"
     paths["cut_model"].write_bytes(model_bytes[: len(model_bytes) // 2])
+    # One byte of the archive's config.json changed: a bad copy (its CRC fails).
+    at = model_bytes.index(b'"class_name"') + 2
+    paths["crc_model"] = tmp_path / "crc.keras"
+    paths["crc_model"].write_bytes(model_bytes[:at] + b"X" + model_bytes[at + 1:])
     paths["missing"] = tmp_path / "missing.txt"
     paths["dir"] = tmp_path / "folder"
     paths["dir"].mkdir()
@@ -188,9 +203,10 @@ def test_bad_input_is_one_line_and_status_2_and_changes_no_file(
     command, arguments, stdin, where, saved_model, tmp_path, monkeypatch, capsys
 ):
     paths = _setup(tmp_path, saved_model)
-    # A tiny model and one epoch first, so that the case's own arguments win.
+    # A tiny model and one epoch first, so that the case's own arguments win (a
+    # --resume takes the run's own settings, and refuses others).
     argv = [command]
-    if command == "train":
+    if command == "train" and "--resume" not in arguments:
         argv += SETTINGS + ["--epochs", "1"]
     elif command == "finetune":
         argv += ["--set", "num_buckets=1", "--epochs", "1"]
