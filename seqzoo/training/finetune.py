@@ -99,8 +99,8 @@ def load_vocabulary_source(spec, like=None, kind=None, add_specials=False):
             f"{path}: the model's tokenizer is SentencePiece, which a plain vocabulary file "
             "cannot rebuild; give a SentencePiece .model file or train one on the new data")
     vocabulary = Vocabulary.load(path, add_specials=add_specials)
+    lines = {token: number for number, token in read_lines(path, "vocabulary file")}
     if kind == "char":
-        lines = {token: number for number, token in read_lines(path, "vocabulary file")}
         for token in vocabulary.tokens[NUM_SPECIAL:]:
             if len(token) != 1:
                 raise DataError(
@@ -108,6 +108,13 @@ def load_vocabulary_source(spec, like=None, kind=None, add_specials=False):
                     f"model's tokenizer reads characters), received {token!r}",
                     path=path, line=lines.get(token))
         return CharTokenizer(vocabulary)
+    for token in vocabulary.tokens[NUM_SPECIAL:]:
+        if len(token.split()) != 1 or token != token.strip():
+            # A word tokenizer splits text at whitespace: such a token never occurs.
+            raise DataError(
+                f"expected one word per line for a word vocabulary, without spaces or tabs "
+                f"(a count after the word?), received {token!r}",
+                path=path, line=lines.get(token))
     return WordTokenizer(vocabulary, lowercase=getattr(like, "lowercase", False))
 
 

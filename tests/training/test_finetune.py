@@ -230,6 +230,13 @@ def test_plain_vocabulary_takes_the_old_tokenizers_kind(tmp_path):
         load_vocabulary_source(path, like=char_tokenizer("ab"))
     with pytest.raises(InputError, match=r"vocab\.txt: cannot tell"):
         load_vocabulary_source(path)
+    # A word vocabulary of "word count" lines (or trailing spaces): words a word
+    # tokenizer never produces.
+    for line in ("world 523", "world\t523", "world "):
+        counted = tmp_path / "counted.txt"
+        counted.write_text(f"<pad>\n<unk>\n<s>\n</s>\nhello\n{line}\n", encoding="utf-8")
+        with pytest.raises(DataError, match=r"counted\.txt:6: expected one word per line"):
+            load_vocabulary_source(counted, like=old_words)
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         load_vocabulary_source(tmp_path / "missing.txt", like=old_words)
     json_path = tmp_path / "tokenizer.json"
