@@ -154,9 +154,10 @@ def check_not_empty(texts, path):
             raise InputError(f"{_where(path)}:{number}: empty line; expected text to translate")
 
 
-def check_known(texts, path, tokenizer, max_length=None):
+def check_known(texts, path, tokenizer, max_length=None, side="source"):
     """An `InputError` naming the file and line of the first text with unknown
-    tokens or (with `max_length`) more than `max_length` source tokens."""
+    tokens or (with `max_length`) more than `max_length` source tokens; `side`
+    names the vocabulary in the message."""
     for number, text in enumerate(texts, start=1):
         # No tokenizer makes more than 4 tokens of a character (bytes of UTF-8).
         if max_length is not None and len(text) * 4 > max_length:
@@ -168,7 +169,7 @@ def check_known(texts, path, tokenizer, max_length=None):
         unknown = tokenizer.unknown_tokens(text)
         if unknown:
             raise InputError(f"{_where(path)}:{number}: {text[:80]!r} has tokens outside the "
-                             f"source vocabulary: {unknown[:10]}")
+                             f"{side} vocabulary: {unknown[:10]}")
 
 
 def translate_all(model, texts, alignments=False, **kwargs):

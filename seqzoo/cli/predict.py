@@ -50,6 +50,7 @@ def run(args):
             raise InputError(f"--prefix {args.prefix} has {len(prefixes)} lines but the input "
                              f"has {len(texts)}; expected one prefix (or an empty line) per "
                              "input line")
+        check_known(prefixes, args.prefix, model.target_tokenizer, side="target")
         options["prefixes"] = prefixes
     if args.report_align and not model.has_attention:
         raise InputError("--report-align needs an attention model; this one has none")

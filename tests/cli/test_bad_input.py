@@ -66,6 +66,7 @@ CASES = [
     ("predict", "--model {model} --input {src} --no-repeat-ngram-size -1", None,
      "--no-repeat-ngram-size"),
     ("predict", "--model {model} --input {src} --prefix {short}", None, "{short}"),
+    ("predict", "--model {model} --input {src} --prefix {unknown}", None, "{unknown}:3"),
     ("predict", "--model {model} --input {src} --beam-size", None, "--beam-size"),
     ("predict", "--input {src}", None, "--model"),
     # --- seqzoo eval
