@@ -123,14 +123,17 @@ def _where(path):
     return "<stdin>" if path == "-" else path
 
 
-def read_texts(path, what):
-    """The lines of `path` (`-` is standard input, named `<stdin>` in errors)."""
+def read_texts(path, what, strip=True):
+    """The lines of `path` (`-` is standard input, named `<stdin>` in errors), with
+    leading and trailing whitespace removed (`strip`), as `seqzoo train` reads its
+    training and dev pairs."""
     if path != "-":
-        return [text for _, text in read_lines(path, what)]
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:  # a text stream without bytes underneath (e.g. in tests)
-        return [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
-    return [text for _, text in read_stream_lines(stream, "<stdin>")]
+        lines = [text for _, text in read_lines(path, what)]
+    elif getattr(sys.stdin, "buffer", None) is None:  # a text stream without bytes (tests)
+        lines = [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
+    else:
+        lines = [text for _, text in read_stream_lines(sys.stdin.buffer, "<stdin>")]
+    return [text.strip() for text in lines] if strip else lines
 
 
 def check_output_file(path, overwrite, flag):

@@ -45,7 +45,7 @@ def run(args):
     check_not_empty(texts, args.input)
     check_known(texts, args.input, model.source_tokenizer, args.max_source_length)
     if args.prefix:
-        prefixes = read_texts(args.prefix, "prefix file")
+        prefixes = read_texts(args.prefix, "prefix file", strip=False)
         if len(prefixes) != len(texts):
             raise InputError(f"--prefix {args.prefix} has {len(prefixes)} lines but the input "
                              f"has {len(texts)}; expected one prefix (or an empty line) per "

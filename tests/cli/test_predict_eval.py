@@ -129,6 +129,13 @@ def test_eval_reports_exact_match_and_error_rates(model_path, tmp_path, capsys):
     assert float(report["exact_match"]) == pytest.approx(2 / 3, abs=1e-4)
     assert float(report["character_error_rate"]) == pytest.approx(1 / 10, abs=1e-4)
     assert float(report["word_error_rate"]) == pytest.approx(1 / 3, abs=1e-4)
+    # Spaces around a line do not count, as in the dev set of seqzoo train.
+    source.write_text("".join(f" {word}\t\n" for word in WORDS))
+    target.write_text("abc \n hgfe\nbed\n")
+    assert main(["eval", "--model", str(model_path), "--source", str(source),
+                 "--target", str(target)]) == 0
+    spaced = dict(line.split(": ") for line in capsys.readouterr().out.splitlines())
+    assert spaced["exact_match"] == report["exact_match"]
     target.write_text("abc\n")
     assert main(["eval", "--model", str(model_path), "--source", str(source),
                  "--target", str(target)]) == 2
