@@ -174,8 +174,8 @@ class SearchMixin:
                 that the outputs must start with (the outputs include them).
             replace_unk: replace each `<unk>` of an output by the source
                 token with the highest attention weight at that step
-                (attention models; decodes with beam search, width 1 being
-                greedy).
+                (attention models whose two tokenizers are of one kind;
+                decodes with beam search, width 1 being greedy).
             batch_size: decode at most this many texts per search, the texts
                 in order of length (the outputs keep the order of `texts`):
                 each search's texts then end at about the same step, and the
@@ -212,6 +212,13 @@ class SearchMixin:
         if aligned and not self.has_attention:
             raise InputError("This model has no attention: there are no alignments "
                              f"({'replace_unk' if replace_unk else 'return_alignments'}).")
+        if replace_unk and type(self.source_tokenizer) is not type(self.target_tokenizer):
+            # A source token is copied as it is: a SentencePiece piece (with its "▁")
+            # into words, or a word glued into pieces, would be wrong text.
+            raise InputError(
+                f"replace_unk copies source tokens into the output; it needs tokenizers of "
+                f"one kind. Received: {type(self.source_tokenizer).__name__} (source), "
+                f"{type(self.target_tokenizer).__name__} (target)")
         method = "beam" if beam_size > 1 or n_best > 1 or aligned else "greedy"
         unknown = sorted(set(options) - {"min_length", "no_repeat_ngram_size",
                                          "length_normalization"})

@@ -240,6 +240,13 @@ def test_replace_unk_puts_the_most_attended_source_token_in_place_of_unk(model_p
     assert model.translate([source], replace_unk=True, return_alignments=True)["lengths"] == [
         [4]]
     assert methods == ["beam", "greedy", "beam"]  # the alignments come from beam search
+    # Tokenizers of two kinds: a copied source token would be wrong text.
+    from seqzoo.text import WordTokenizer
+
+    monkeypatch.setattr(model, "target_tokenizer", WordTokenizer.build(["a b c"]))
+    with pytest.raises(InputError, match="one kind. Received: CharTokenizer .source., "
+                                         "WordTokenizer .target."):
+        model.translate([source], replace_unk=True)
 
 
 def test_prefixes_start_the_outputs(model_path, tmp_path, capsys):
