@@ -95,8 +95,7 @@ def resolve_settings(args):
 def check_output(out, overwrite):
     """Refuses to write over an earlier run unless `--overwrite`."""
     present = [name for name in RUN_FILES if os.path.exists(os.path.join(out, name))]
-    checkpoints = os.path.join(out, "checkpoints")
-    if "checkpoints" in present and not any(n.endswith(".npz") for n in os.listdir(checkpoints)):
+    if "checkpoints" in present and not _has_checkpoint(out):
         present.remove("checkpoints")
     if "config.json" not in present and set(present) <= BEFORE_CONFIG:
         present = []  # a start killed before its config.json: it never began to train
