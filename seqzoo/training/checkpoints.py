@@ -150,8 +150,11 @@ class CheckpointManager:
         (never the steps in `protect`: the best one, the last sane one)."""
         path = self.path(step)
         save_checkpoint(path, model, optimizer, state, extra)
-        keep = set(self.steps()[-self.keep:]) | {p for p in protect if p is not None}
-        for old in self.steps():
+        # Checkpoints of later steps are the unreadable ones a resume passed over
+        # (`--resume-from-latest-good`): they stay, and do not count among the kept.
+        steps = [s for s in self.steps() if s <= step]
+        keep = set(steps[-self.keep:]) | {p for p in protect if p is not None}
+        for old in steps:
             if old not in keep:
                 os.remove(self.path(old))
         return path

@@ -321,6 +321,23 @@ def test_a_loss_near_zero_may_wobble_without_counting_as_a_divergence():
     assert state["last_sane_step"] == 70 and state["sane_pending"] is None
 
 
+def test_unreadable_later_checkpoints_stay_and_take_no_kept_place(tmp_path, full):
+    """After `--resume-from-latest-good` went on from step 2, the unreadable
+    checkpoint of step 9 stays on disk, and the new checkpoints are kept as if it
+    were not there (`keep_checkpoints=1`)."""
+    trainer = full
+    manager = CheckpointManager(tmp_path / "checkpoints", keep=1)
+    manager.save(2, trainer.model, trainer.model.optimizer, {"step": 2})
+    with open(manager.path(9), "wb") as f:
+        f.write(b"not a checkpoint")
+    manager.save(4, trainer.model, trainer.model.optimizer, {"step": 4})
+    assert manager.steps() == [4, 9]
+    manager.save(6, trainer.model, trainer.model.optimizer, {"step": 6})
+    assert manager.steps() == [6, 9]
+    manager.save(9, trainer.model, trainer.model.optimizer, {"step": 9})  # over it
+    assert manager.steps() == [9] and read_checkpoint(manager.path(9))[0]["state"]["step"] == 9
+
+
 def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, full, monkeypatch):
     trainer = full  # its model and optimizer; the checkpoints go to tmp_path
     manager = CheckpointManager(tmp_path / "checkpoints",
