@@ -214,9 +214,9 @@ def resume(args):
 
 
 def _has_checkpoint(out):
-    folder = os.path.join(out, "checkpoints")
-    return os.path.isdir(folder) and any(n.startswith("ckpt-") and n.endswith(".npz")
-                                         for n in os.listdir(folder))
+    from seqzoo.training.checkpoints import checkpoint_steps
+
+    return bool(checkpoint_steps(os.path.join(out, "checkpoints")))
 
 
 def _options_besides_resume(args):

@@ -14,7 +14,7 @@ import numpy as np
 from seqzoo.errors import DataError, InputError
 from seqzoo.training import data as run_data
 from seqzoo.training.checkpoints import CheckpointManager, read_checkpoint
-from seqzoo.training.divergence import DIVERGED
+from seqzoo.training.divergence import read_mark
 from seqzoo.training.trainer import build_run_model
 
 
@@ -28,15 +28,11 @@ def run_checkpoints(run_dir, last):
         raise InputError(f"Expected a positive number of checkpoints. Received: last={last!r}")
     manager = CheckpointManager(directory, clean=False)
     steps, why = manager.steps(), ""
-    mark = os.path.join(directory, DIVERGED)
-    if os.path.isfile(mark):
+    marked = read_mark(directory)
+    if marked is not None:
         # The run stopped on a NaN loss: the checkpoints after its last sane one hold
         # the weights that blew up, which a --resume sets aside.
-        try:
-            with open(mark, encoding="utf-8") as f:
-                last_sane = json.load(f).get("last_sane_step")
-        except (OSError, ValueError, AttributeError) as e:
-            raise DataError(f"{mark}: not a readable NaN mark ({e})") from None
+        last_sane = marked.get("last_sane_step")
         steps = [step for step in steps if last_sane is not None and step <= last_sane]
         why = (f" up to the last sane one ({last_sane}) of a run that stopped on a NaN loss"
                if last_sane is not None else " before a run's NaN loss (it had no sane one)")

@@ -107,6 +107,15 @@ def restore_model_weights(path, model):
         variable.assign(value)
 
 
+def checkpoint_steps(directory):
+    """The steps of the `ckpt-<step>.npz` files in `directory`, in increasing order
+    (none when it does not exist)."""
+    if not os.path.isdir(directory):
+        return []
+    found = (_NAME.match(name) for name in os.listdir(directory))
+    return sorted(int(m.group(1)) for m in found if m)
+
+
 class CheckpointManager:
     """Saves, lists, prunes and finds the checkpoints of a run folder.
 
@@ -134,8 +143,7 @@ class CheckpointManager:
 
     def steps(self):
         """The steps of the checkpoints on disk, in increasing order."""
-        found = (_NAME.match(name) for name in os.listdir(self.directory))
-        return sorted(int(m.group(1)) for m in found if m)
+        return checkpoint_steps(self.directory)
 
     def path(self, step):
         return os.path.join(self.directory, f"ckpt-{step:08d}.npz")

@@ -19,6 +19,7 @@ import json
 import math
 import os
 
+from seqzoo.errors import DataError
 from seqzoo.io import atomic_write
 
 EMA_WEIGHT = 0.1
@@ -55,14 +56,28 @@ def mark_diverged(directory, state, loss):
                    "last_sane_step": state.get("last_sane_step")}, f)
 
 
+def read_mark(directory):
+    """The NaN mark of a checkpoint folder (`{"step", "loss", "last_sane_step"}`), or
+    `None` when the run did not stop on a NaN loss."""
+    mark = os.path.join(directory, DIVERGED)
+    if not os.path.isfile(mark):
+        return None
+    try:
+        with open(mark, encoding="utf-8") as f:
+            marked = json.load(f)
+        marked.get("last_sane_step")
+    except (OSError, ValueError, AttributeError) as e:
+        raise DataError(f"not a readable NaN mark ({e})", path=mark) from None
+    return marked
+
+
 def set_aside(manager):
     """After a divergence: moves the checkpoints newer than the last sane one (and the
     mark) into `diverged-at-<step>/`; returns their new paths ([] without a divergence)."""
-    mark = os.path.join(manager.directory, DIVERGED)
-    if not os.path.isfile(mark):
+    marked = read_mark(manager.directory)
+    if marked is None:
         return []
-    with open(mark, encoding="utf-8") as f:
-        marked = json.load(f)
+    mark = os.path.join(manager.directory, DIVERGED)
     last_sane = marked.get("last_sane_step")
     aside = os.path.join(manager.directory, f"diverged-at-{marked['step']}")
     os.makedirs(aside, exist_ok=True)
